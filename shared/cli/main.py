@@ -1,0 +1,57 @@
+"""The ``billing`` command: offline rating, explanations, the demo (SPEC section 9).
+
+Every bad input ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shared.cli import demo, explain_command, rate_command
+from shared.domain.errors import BillingError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing", description="Telecom usage billing.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    rate_command.register(commands)
+    explain_command.register(commands)
+    demo.register(commands)
+    return parser
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except BillingError as error:
+        return _fail(str(error), EXIT_BAD_INPUT)
+    except (OSError, ValueError) as error:
+        return _fail(_os_message(error), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as error:  # noqa: BLE001 - the CLI promises no tracebacks
+        return _fail(f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL)
+
+
+def _os_message(error: Exception) -> str:
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return str(error)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"billing: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""``billing rate``: rate a CDR file offline, streaming, with a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from tqdm import tqdm
+
+from shared.adapters.files import CsvRatedSink, CsvRejectSink, JsonLinesRatedSink, NullRatedSink
+from shared.cli.cards import compile_with_parents, load_cards
+from shared.cli.options import add_card_options, card_settings, numbering_plan
+from shared.domain.summary import FileSummary
+from shared.formats.cdr_formats import READERS, ReaderContext, open_records
+from shared.formats.records import PhysicalLines, RowOutcome
+from shared.ports import RatedSink
+from shared.services.rate_file import RatingJob, rate_records
+
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+_PROGRESS_EVERY = 8192
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("rate", help="rate a CDR file offline")
+    add_card_options(parser)
+    parser.add_argument("--cdrs", type=Path, required=True, help="CDR file to rate")
+    parser.add_argument("--format", default="auto", help=f"auto, {', '.join(READERS)}")
+    parser.add_argument("--out", type=Path, help="rated calls (.csv, or .jsonl for JSON lines)")
+    parser.add_argument("--rejects", type=Path, help="rejected rows with line number and reason")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="progress bar on stderr (auto: for files over 8 MiB on a terminal)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = rate_file(args)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        for line in summary_lines(summary):
+            print(line)
+    return 0
+
+
+def rate_file(args: argparse.Namespace) -> FileSummary:
+    cards = load_cards(args.card, card_settings(args))
+    card = compile_with_parents(cards, args.card[0].parent, args.timezone)
+    job = RatingJob(
+        card=card,
+        plan=numbering_plan(args),
+        tenant=args.tenant,
+        now_ms=time.time_ns() // 1_000_000,
+    )
+    context = ReaderContext(tenant=args.tenant or "", zone=card.zone)
+    with ExitStack() as files:
+        stream = files.enter_context(args.cdrs.open("rb"))
+        _format, lines, records = open_records(stream, args.format, context)
+        rated = _rated_sink(args.out, files)
+        rejects_stream = (
+            files.enter_context(
+                args.rejects.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+            )
+            if args.rejects
+            else None
+        )
+        size = args.cdrs.stat().st_size
+        records = _with_progress(records, lines, size, args.progress, files)
+        return rate_records(records, job, rated, CsvRejectSink(rejects_stream))
+
+
+def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
+    if path is None:
+        return NullRatedSink()
+    stream: IO[str] = files.enter_context(path.open("w", encoding="utf-8", newline=""))
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return JsonLinesRatedSink(stream)
+    return CsvRatedSink(stream)
+
+
+def _with_progress(
+    records: Iterator[RowOutcome], lines: PhysicalLines, size: int, mode: str, files: ExitStack
+) -> Iterator[RowOutcome]:
+    show = mode == "always" or (
+        mode == "auto" and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    )
+    if not show:
+        return records
+    bar = files.enter_context(
+        tqdm(total=size, unit="B", unit_scale=True, file=sys.stderr, desc="rating", leave=False)
+    )
+
+    def counted() -> Iterator[RowOutcome]:
+        done = 0
+        for i, record in enumerate(records):
+            if i % _PROGRESS_EVERY == 0:
+                bar.update(lines.bytes_read - done)
+                done = lines.bytes_read
+            yield record
+        bar.update(lines.bytes_read - done)
+
+    return counted()
+
+
+def summary_lines(summary: FileSummary) -> list[str]:
+    lines = [
+        f"rows {summary.rows}: rated {summary.rated}, unanswered {summary.unanswered}, "
+        f"rejected {summary.rejected}, duplicates {summary.duplicates}, merged {summary.merged}",
+        f"total cost {summary.total_cost} {summary.currency}",
+    ]
+    if summary.reasons:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.reasons.items()))
+        lines.append(f"rejects by reason: {reasons}")
+    return lines

@@ -1,0 +1,316 @@
+"""The rating engine: one call record + a compiled card → a priced, explained result.
+
+The steps follow SPEC section 3 in order; docs/rating.md walks through them with examples.
+All arithmetic is on integers of 1/denominator currency units (see ``compiled.py``) and the
+call's cost is rounded exactly once, by :func:`shared.domain.money.round_call_cost`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from shared.domain.calls import CallRecord, CallStatus, RejectReason, Service
+from shared.domain.money import round_call_cost, units_to_decimal
+from shared.domain.rating.calendar import epoch_ms_to_local
+from shared.domain.rating.compiled import CompiledCard, CompiledRate, PrefixGroup
+from shared.domain.rating.numbers import NumberingPlan, NumberKind, normalise
+from shared.domain.rating.receipt import Receipt, ReceiptPart
+from shared.domain.rating.sms import sms_segments
+
+MAX_TALK_MS = 24 * 3_600_000
+FUTURE_TOLERANCE_MS = 3_600_000
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingLimits:
+    """Plausibility limits on a call (SPEC 3.1)."""
+
+    max_talk_ms: int = MAX_TALK_MS
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS
+
+
+@dataclass(slots=True)
+class Rating:
+    """What rating made of one call: status, price and (when asked) the receipt."""
+
+    status: CallStatus
+    currency: str
+    card: str = ""
+    cost: Decimal = _ZERO
+    prefix: str = ""
+    destination: str = ""
+    band: str = ""
+    billed_ms: int = 0
+    quantity: int = 0
+    reason: RejectReason | None = None
+    detail: str = ""
+    flags: tuple[str, ...] = ()
+    receipt: Receipt | None = field(default=None, repr=False)
+
+    @property
+    def billed_seconds(self) -> Decimal:
+        return units_to_decimal(self.billed_ms, 3)
+
+
+class RatingRejected(Exception):
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def rate_call(
+    call: CallRecord,
+    card: CompiledCard,
+    plan: NumberingPlan,
+    now_ms: int | None = None,
+    *,
+    limits: RatingLimits = RatingLimits(),  # noqa: B008 - frozen value object
+    explain: bool = False,
+) -> Rating:
+    """Rate one call against a tenant's compiled card. Never raises for bad calls: a call
+    that cannot be rated comes back REJECTED with a machine-readable reason."""
+    try:
+        if call.service is Service.VOICE:
+            return _rate_voice(call, card, plan, now_ms, limits, explain)
+        return _rate_units(call, card, plan, now_ms, limits, explain)
+    except RatingRejected as rejected:
+        return Rating(
+            CallStatus.REJECTED, card.currency, card.name, reason=rejected.reason,
+            detail=rejected.detail,
+        )
+
+
+# -- voice -------------------------------------------------------------------------------
+
+
+def _rate_voice(
+    call: CallRecord,
+    card: CompiledCard,
+    plan: NumberingPlan,
+    now_ms: int | None,
+    limits: RatingLimits,
+    explain: bool,
+) -> Rating:
+    talk_ms = call.talk_ms
+    if talk_ms < 0 or talk_ms > limits.max_talk_ms:
+        raise RatingRejected(
+            RejectReason.BAD_DURATION,
+            f"talk time {units_to_decimal(talk_ms, 3)} s is outside 0..{limits.max_talk_ms // 1000} s",
+        )
+    if not call.answered or talk_ms == 0:
+        return Rating(CallStatus.UNANSWERED, card.currency, card.name)
+    answer_ms = call.answer_ms
+    if answer_ms is None:
+        raise RatingRejected(RejectReason.MALFORMED, "answered call without an answer time")
+    _check_not_future(answer_ms, now_ms, limits)
+    number = normalise(call.callee, plan)
+    if number.kind is NumberKind.INVALID:
+        raise RatingRejected(RejectReason.BAD_NUMBER, f"callee {call.callee!r} is not a dialable number")
+    if number.kind in (NumberKind.EMERGENCY, NumberKind.EXTENSION):
+        special = card.emergency if number.kind is NumberKind.EMERGENCY else card.on_net
+        label = "Emergency" if number.kind is NumberKind.EMERGENCY else "On-net"
+        if special is None:
+            return Rating(
+                CallStatus.RATED, card.currency, card.name, destination=label,
+                billed_ms=talk_ms, flags=(number.kind.value,),
+                receipt=_free_receipt(card, call, number.digits, label) if explain else None,
+            )
+        return _price_voice(call, card, special, None, number.digits, label, explain, number.kind.value)
+    found = _select(card, call, number.digits, answer_ms)
+    if found is None:
+        raise RatingRejected(
+            RejectReason.NO_RATE,
+            f"no {call.service} {call.direction} rate for {number.digits} on card {card.name!r}"
+            + (" or its parents" if card.card.parent else ""),
+        )
+    matched_card, group, anchor = found
+    return _price_voice(
+        call, matched_card, anchor, group, number.digits, anchor.rate.destination, explain, None
+    )
+
+
+def _check_not_future(event_ms: int, now_ms: int | None, limits: RatingLimits) -> None:
+    if now_ms is not None and event_ms > now_ms + limits.future_tolerance_ms:
+        raise RatingRejected(RejectReason.FUTURE_TIME, "answer time is more than 1 h in the future")
+
+
+def _in_force(group: PrefixGroup, card: CompiledCard, at_ms: int, answer_ms: int) -> CompiledRate | None:
+    """The highest-weight rate of the prefix whose band is in force at ``at_ms`` and that is
+    effective at the call's answer time."""
+    active = card.calendar.segment_at(at_ms)[2]
+    for rate in group.rates:
+        if rate.rate.band in active and rate.effective_at(answer_ms):
+            return rate
+    return None
+
+
+def _select(
+    card: CompiledCard, call: CallRecord, digits: str, at_ms: int
+) -> tuple[CompiledCard, PrefixGroup, CompiledRate] | None:
+    """Longest prefix with a rate in force at ``at_ms``; then the parent card; else None."""
+    current: CompiledCard | None = card
+    while current is not None:
+        index = current.indexes.get((call.service, call.direction))
+        if index is not None:
+            groups = index.groups
+            for length in index.lengths:
+                if length > len(digits):
+                    continue
+                group = groups.get(digits[:length])
+                if group is not None:
+                    anchor = _in_force(group, current, at_ms, at_ms)
+                    if anchor is not None:
+                        return current, group, anchor
+        current = current.parent
+    return None
+
+
+def _price_voice(
+    call: CallRecord,
+    card: CompiledCard,
+    anchor: CompiledRate,
+    group: PrefixGroup | None,
+    digits: str,
+    destination: str,
+    explain: bool,
+    flag: str | None,
+) -> Rating:
+    answer_ms = call.answer_ms
+    assert answer_ms is not None
+    talk_ms = call.talk_ms
+    parts: list[ReceiptPart] | None = [] if explain else None
+    first = anchor.tiers[0]
+    offset = anchor.initial_ms
+    usage = anchor.initial_cost
+    if parts is not None and offset:
+        parts.append(ReceiptPart.of(card, anchor, first, 0, offset, 1, usage))
+    while offset < talk_ms:
+        wall_ms = answer_ms + offset
+        rate = anchor if group is None else _in_force(group, card, wall_ms, answer_ms)
+        if rate is None:
+            local = epoch_ms_to_local(wall_ms, card.zone).isoformat(timespec="seconds")
+            raise RatingRejected(
+                RejectReason.NO_RATE,
+                f"no rate of prefix {anchor.rate.prefix!r} is in force at {local} "
+                f"({offset / 1000} s into the call)",
+            )
+        tier, next_tier_ms = rate.tier_at(offset)
+        boundary = next_tier_ms
+        if group is not None and group.banded:
+            boundary = min(boundary, card.calendar.segment_at(wall_ms)[1] - answer_ms)
+        step = tier.increment_ms
+        needed = -(-(talk_ms - offset) // step)
+        before_boundary = -(-(boundary - offset) // step)
+        count = needed if needed < before_boundary else before_boundary
+        cost = count * tier.increment_cost
+        if parts is not None:
+            parts.append(ReceiptPart.of(card, rate, tier, offset, step, count, cost))
+        usage += cost
+        offset += count * step
+    return _finish(card, anchor, usage, offset, digits, destination, call, parts, flag)
+
+
+def _finish(
+    card: CompiledCard,
+    anchor: CompiledRate,
+    usage: int,
+    billed: int,
+    digits: str,
+    destination: str,
+    call: CallRecord,
+    parts: list[ReceiptPart] | None,
+    flag: str | None,
+    quantity: int = 0,
+) -> Rating:
+    """Connect fee, then min cost, then max cost, then the one rounding (SPEC 3.7)."""
+    flags: list[str] = [flag] if flag else []
+    total = usage + anchor.connect_fee
+    before_caps = total
+    if total < anchor.min_cost:
+        total = anchor.min_cost
+        flags.append("min_cost")
+    if anchor.max_cost is not None and total > anchor.max_cost:
+        if anchor.disconnect_at_max:
+            flags.append("max_cost_disconnect")
+        else:
+            total = anchor.max_cost
+            flags.append("max_cost_capped")
+    cost = round_call_cost(total, card.denominator, anchor.decimals, anchor.rounding)
+    receipt = None
+    if parts is not None:
+        receipt = Receipt.build(
+            card, anchor, call, digits, destination, parts, usage, before_caps, total, cost,
+            billed, quantity, tuple(flags),
+        )
+    return Rating(
+        CallStatus.RATED,
+        card.currency,
+        card.name,
+        cost=cost,
+        prefix=anchor.rate.prefix,
+        destination=destination,
+        band=anchor.rate.band,
+        billed_ms=billed,
+        quantity=quantity,
+        flags=tuple(flags),
+        receipt=receipt,
+    )
+
+
+def _free_receipt(card: CompiledCard, call: CallRecord, digits: str, label: str) -> Receipt:
+    return Receipt.free(card, call, digits, label)
+
+
+# -- SMS, email, one-time fees ---------------------------------------------------------------
+
+
+def _rate_units(
+    call: CallRecord,
+    card: CompiledCard,
+    plan: NumberingPlan,
+    now_ms: int | None,
+    limits: RatingLimits,
+    explain: bool,
+) -> Rating:
+    """Services priced by quantity: price × quantity / per; no increments (SPEC 3.9)."""
+    quantity = _billable_quantity(call)
+    event_ms = next((ms for ms in (call.answer_ms, call.start_ms, call.end_ms) if ms is not None), None)
+    if event_ms is None:
+        raise RatingRejected(RejectReason.MALFORMED, f"{call.service} record without a time")
+    _check_not_future(event_ms, now_ms, limits)
+    digits = ""
+    if call.service is Service.SMS and call.callee.strip():
+        number = normalise(call.callee, plan)
+        if number.kind is NumberKind.INVALID:
+            raise RatingRejected(RejectReason.BAD_NUMBER, f"callee {call.callee!r} is not a number")
+        digits = number.digits
+    found = _select(card, call, digits, event_ms)
+    if found is None:
+        raise RatingRejected(
+            RejectReason.NO_RATE,
+            f"no {call.service} {call.direction} rate for {digits or 'the default prefix'} "
+            f"on card {card.name!r}",
+        )
+    matched_card, _group, anchor = found
+    usage = anchor.quantity_cost * quantity
+    parts: list[ReceiptPart] | None = None
+    if explain:
+        parts = [ReceiptPart.of_quantity(matched_card, anchor, quantity, usage)]
+    return _finish(
+        matched_card, anchor, usage, 0, digits, anchor.rate.destination, call, parts, None, quantity
+    )
+
+
+def _billable_quantity(call: CallRecord) -> int:
+    raw = Decimal(1) if call.quantity is None else call.quantity
+    if raw < 1 or raw != raw.to_integral_value():
+        raise RatingRejected(
+            RejectReason.BAD_QUANTITY, f"quantity must be a whole number of at least 1, got {raw}"
+        )
+    count = int(raw)
+    if call.service is Service.SMS and call.encoding is not None:
+        return sms_segments(count, call.encoding)
+    return count

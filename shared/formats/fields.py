@@ -1,0 +1,69 @@
+"""Field parsers shared by every CDR reader: timestamps, durations, quantities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal, InvalidOperation
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_FALLBACK_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S")
+
+
+class FieldError(ValueError):
+    """A field that does not parse; the message names the field and the value."""
+
+
+def parse_timestamp(text: str, zone: tzinfo, field: str) -> int | None:
+    """Epoch milliseconds from ISO-8601 (offset or ``Z``; naive means ``zone``), or None
+    for an empty field. Also reads the slash forms spreadsheets leave (``2020/2/10 22:41``)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = _parse_fallback(text, field)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return (moment - _EPOCH) // _MS
+
+
+def _parse_fallback(text: str, field: str) -> datetime:
+    for pattern in _FALLBACK_FORMATS:
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    raise FieldError(f"{field}: {text!r} is not a timestamp (expected ISO-8601)")
+
+
+def parse_seconds_ms(text: str, field: str) -> int | None:
+    """Decimal seconds → whole milliseconds, rounded up (SPEC 3.1); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text) * 1000
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise FieldError(f"{field}: {text!r} is not a number of seconds") from None
+    if not value.is_finite():
+        raise FieldError(f"{field}: {text!r} is not a number of seconds")
+    scaled = value * 1000
+    whole = int(scaled)
+    return whole + 1 if scaled > whole else whole
+
+
+def parse_quantity(text: str, field: str) -> Decimal | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise FieldError(f"{field}: {text!r} is not a number") from None
+    if not value.is_finite():
+        raise FieldError(f"{field}: {text!r} is not a number")
+    return value
