@@ -1,0 +1,114 @@
+"""Until their services exist, the handlers lose nothing and acknowledge nothing.
+
+Each handler is called with the real-shaped sample event from its ``events/`` folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shared.observability import logger
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The attributes Powertools' ``inject_lambda_context`` reads from a real context."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the shared logger writes during one test (it keeps the stdout of import time)."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield stream
+    handler.setStream(previous)
+
+
+def handler_module(name: str) -> ModuleType:
+    return importlib.import_module(f"functions.{name}.app")
+
+
+def sample_event(function: str, name: str) -> dict[str, Any]:
+    path = REPO_ROOT / "functions" / function / "events" / f"{name}.json"
+    event: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return event
+
+
+def sqs_batch(*message_ids: str) -> dict[str, Any]:
+    record = sample_event("rate_call", "cdr_file_created")["Records"][0]
+    return {"Records": [{**record, "messageId": message_id} for message_id in message_ids]}
+
+
+@pytest.mark.parametrize("function", ["rate_call", "wallet_recharge"])
+def test_sqs_handlers_return_every_message_to_the_queue(function: str) -> None:
+    # Given a batch of three messages
+    event = sqs_batch("m-1", "m-2", "m-3")
+
+    # When the handler, which has no service yet, receives it
+    response = handler_module(function).handler(event, FakeLambdaContext())
+
+    # Then all three are reported failed: SQS redelivers them, then parks them in the DLQ
+    assert response == {
+        "batchItemFailures": [
+            {"itemIdentifier": "m-1"},
+            {"itemIdentifier": "m-2"},
+            {"itemIdentifier": "m-3"},
+        ]
+    }
+
+
+def test_rate_call_accepts_the_s3_notification_sample() -> None:
+    event = sample_event("rate_call", "cdr_file_created")
+
+    response = handler_module("rate_call").handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_stripe_webhook_answers_501_so_stripe_retries_the_delivery() -> None:
+    event = sample_event("stripe_webhook", "webhook_request")
+
+    response = handler_module("stripe_webhook").handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 501
+    assert response["headers"] == {"Content-Type": "application/json"}
+    assert "retry later" in json.loads(response["body"])["error"]
+
+
+def test_stripe_webhook_never_logs_the_signature_or_the_body(log_output: io.StringIO) -> None:
+    event = sample_event("stripe_webhook", "webhook_request")
+
+    handler_module("stripe_webhook").handler(event, FakeLambdaContext())
+
+    logged = log_output.getvalue()
+    assert "POST /stripe/webhook" in logged
+    assert event["headers"]["stripe-signature"] not in logged
+    assert "pi_1Example" not in logged
+
+
+def test_invoice_cycle_fails_loudly_instead_of_pretending_a_billing_run() -> None:
+    module = handler_module("invoice_cycle")
+    event = sample_event("invoice_cycle", "monthly_schedule")
+
+    with pytest.raises(RuntimeError, match="not implemented yet, so no invoice was issued"):
+        module.handler(event, FakeLambdaContext())
