@@ -1,13 +1,141 @@
-"""Benchmarks (`make bench`): rating throughput, memory and pipeline ratios, measured in one run.
+"""Benchmarks (`make bench`): rating throughput and memory, with ratios measured in one run.
 
-Placeholder until the rating engine exists; it exits 0 so `make bench` works from day one.
+Each figure comes from a fresh child process (so peak RSS is that job's alone) on files
+generated here: a card of 5,000+ prefixes with peak/off-peak bands and native CDR files of
+100,000 and 1,000,000 rows. The baseline is a bare ``csv`` read + write of the same file in
+the same run, so the ratio holds whatever the machine. CPU time is reported beside wall time
+because a shared machine's wall clock is noisy.
+
+Usage: ``python bench/run.py [--rows 1000000] [--small 100000] [--dir out/bench]``
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SPEC_MIN_RATE = 150_000  # CDRs/s on one core (SPEC section 11)
+SPEC_MIN_RATIO = 0.5  # of the bare csv read+write throughput
+
+
+def _measure(job: str, *args: str) -> dict[str, float]:
+    """Run one job in a child process; it prints one JSON line with its own figures."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", job, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _child(job: str, args: list[str]) -> None:
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    rows = 0
+    if job == "bare":
+        source, target = args
+        with (
+            open(source, newline="", encoding="utf-8") as inp,
+            open(target, "w", newline="", encoding="utf-8") as out,
+        ):
+            writer = csv.writer(out, lineterminator="\n")
+            for row in csv.reader(inp):
+                writer.writerow(row)
+                rows += 1
+        rows -= 1  # header
+    elif job == "rate":
+        from shared.cli.main import main
+
+        card, cdrs, out = args
+        code = main(
+            ["rate", "--card", card, "--cdrs", cdrs, "--out", out, "--json", "--progress", "never"]
+        )
+        if code:
+            raise SystemExit(code)
+        with open(cdrs, "rb") as counted:
+            rows = sum(1 for _ in counted) - 1
+    else:
+        raise SystemExit(f"unknown job {job}")
+    wall = time.perf_counter() - started_wall
+    cpu = time.process_time() - started_cpu
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": rows, "wall": wall, "cpu": cpu, "rss_mb": peak_kib / 1024}))
+
+
+def _generate(folder: Path, rows: int, small: int) -> tuple[Path, Path, Path]:
+    from shared.local.generate import callees_for, retail_card, write_cdrs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    card = retail_card(extra_prefixes=5_000)
+    card_path = folder / "bench-card.json"
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    paths = []
+    for count in (rows, small):
+        path = folder / f"cdrs-{count}.csv"
+        if not path.exists() or sum(1 for _ in path.open("rb")) != count + 1:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                write_cdrs(out, count, "bench", callees_for(card), seed=11)
+        paths.append(path)
+    prefixes = len({rate["prefix"] for rate in card["rates"]})
+    print(f"card: {len(card['rates'])} rates over {prefixes} prefixes, peak/off-peak bands")
+    return card_path, paths[0], paths[1]
+
 
 def main() -> int:
-    print("no benchmarks yet")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=Path("out/bench"))
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1:])
+        return 0
+    card, big, small = _generate(args.dir, args.rows, args.small)
+    bare = _measure("bare", str(big), str(args.dir / "bare-out.csv"))
+    rated = _measure("rate", str(card), str(big), str(args.dir / "rated.csv"))
+    rated_small = _measure("rate", str(card), str(small), str(args.dir / "rated-small.csv"))
+
+    def per_second(figures: dict[str, float], clock: str) -> float:
+        return figures["rows"] / figures[clock]
+
+    print(
+        f"\n{'job':<34}{'rows':>10}{'wall s':>9}{'rows/s wall':>14}{'rows/s cpu':>13}"
+        f"{'peak RSS':>11}"
+    )
+    for name, figures in (
+        ("bare csv read+write", bare),
+        ("billing rate (1 core)", rated),
+        ("billing rate, small file", rated_small),
+    ):
+        print(
+            f"{name:<34}{figures['rows']:>10,.0f}{figures['wall']:>9.2f}"
+            f"{per_second(figures, 'wall'):>14,.0f}{per_second(figures, 'cpu'):>13,.0f}"
+            f"{figures['rss_mb']:>9.0f}MB"
+        )
+    ratio = per_second(rated, "cpu") / per_second(bare, "cpu")
+    memory_ratio = rated["rss_mb"] / rated_small["rss_mb"]
+    throughput = per_second(rated, "cpu")
+    print()
+    print(
+        f"rating throughput      {throughput:,.0f} CDRs/s (cpu)   target ≥ {SPEC_MIN_RATE:,}"
+        f"   {'met' if throughput >= SPEC_MIN_RATE else 'NOT met'}"
+    )
+    print(
+        f"ratio to bare csv      {ratio:.2f}x                    target ≥ {SPEC_MIN_RATIO}x"
+        f"   {'met' if ratio >= SPEC_MIN_RATIO else 'NOT met'}"
+    )
+    print(
+        f"peak RSS 1M / small    {memory_ratio:.2f}x ({rated['rss_mb']:.0f} MB)        "
+        f"target ≤ 2x and ≤ 512 MB   "
+        f"{'met' if memory_ratio <= 2 and rated['rss_mb'] <= 512 else 'NOT met'}"
+    )
     return 0
 
 

@@ -10,34 +10,73 @@ from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.rating.engine import Rating
 
 RATED_COLUMNS = (
-    "call_id", "tenant", "account", "service", "direction", "caller", "callee",
-    "prefix", "destination", "band", "billed_seconds", "quantity", "cost", "currency", "card",
-    "status", "reason", "flags",
+    "call_id",
+    "tenant",
+    "account",
+    "service",
+    "direction",
+    "caller",
+    "callee",
+    "prefix",
+    "destination",
+    "band",
+    "billed_seconds",
+    "quantity",
+    "cost",
+    "currency",
+    "card",
+    "status",
+    "reason",
+    "flags",
 )
 REJECT_COLUMNS = ("line", "reason", "detail", "original")
 
 
-def _billed_seconds(rating: Rating) -> str:
-    whole, fraction = divmod(rating.billed_ms, 1000)
-    return f"{whole}.{fraction:03d}" if fraction else str(whole)
+_SECONDS_TEXT: dict[int, str] = {}
 
 
-def _row(call: CallRecord, rating: Rating) -> list[str]:
-    return [
-        call.call_id, call.tenant, call.account, call.service, call.direction, call.caller,
-        call.callee, rating.prefix, rating.destination, rating.band, _billed_seconds(rating),
-        str(rating.quantity) if rating.quantity else "", str(rating.cost), rating.currency,
-        rating.card, rating.status, "", ";".join(rating.flags),
-    ]
+def _billed_seconds(billed_ms: int) -> str:
+    """Milliseconds as seconds text without float (66000 → "66", 9100 → "9.100")."""
+    text = _SECONDS_TEXT.get(billed_ms)
+    if text is None:
+        whole, fraction = divmod(billed_ms, 1000)
+        text = f"{whole}.{fraction:03d}" if fraction else str(whole)
+        if len(_SECONDS_TEXT) < 100_000:
+            _SECONDS_TEXT[billed_ms] = text
+    return text
+
+
+def _row(call: CallRecord, rating: Rating) -> tuple[str, ...]:
+    return (
+        call.call_id,
+        call.tenant,
+        call.account,
+        call.service,
+        call.direction,
+        call.caller,
+        call.callee,
+        rating.prefix,
+        rating.destination,
+        rating.band,
+        _billed_seconds(rating.billed_ms),
+        str(rating.quantity) if rating.quantity else "",
+        str(rating.cost),
+        rating.currency,
+        rating.card,
+        rating.status,
+        "",
+        ";".join(rating.flags) if rating.flags else "",
+    )
 
 
 class CsvRatedSink:
     def __init__(self, stream: IO[str]) -> None:
-        self._writer = csv.writer(stream, lineterminator="\n")
-        self._writer.writerow(RATED_COLUMNS)
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(RATED_COLUMNS)
+        self._writerow = writer.writerow
 
     def write(self, call: CallRecord, rating: Rating) -> None:
-        self._writer.writerow(_row(call, rating))
+        self._writerow(_row(call, rating))
 
 
 class JsonLinesRatedSink:

@@ -15,6 +15,7 @@ from shared.domain.errors import ValidationError
 from shared.domain.rating.engine import Rating, rate_call
 from shared.formats.cdr_formats import ReaderContext, open_records
 from shared.formats.fields import parse_seconds_ms, parse_timestamp
+from shared.formats.records import as_outcome
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,9 +52,10 @@ def _call_from_file(args: argparse.Namespace, zone: object) -> CallRecord:
     context = ReaderContext(tenant=args.tenant or "", zone=zone)  # type: ignore[arg-type]
     with args.cdrs.open("rb") as stream:
         _fmt, _lines, records = open_records(stream, args.format, context)
-        for outcome in records:
-            if outcome.call is not None and outcome.call.call_id == args.call_id:
-                return outcome.call
+        for record in records:
+            call = as_outcome(record).call
+            if call is not None and call.call_id == args.call_id:
+                return call
     raise ValidationError(f"{args.cdrs}: no ratable call with id {args.call_id!r}")
 
 
@@ -84,8 +86,11 @@ def _print(rating: Rating, as_json: bool) -> None:
         print(json.dumps(message) if as_json else f"rejected: {rating.reason}: {rating.detail}")
         return
     if rating.receipt is None:
-        print(json.dumps({"status": str(rating.status), "cost": "0"}) if as_json else
-              f"{rating.status}: cost 0 {rating.currency}")
+        print(
+            json.dumps({"status": str(rating.status), "cost": "0"})
+            if as_json
+            else f"{rating.status}: cost 0 {rating.currency}"
+        )
         return
     if as_json:
         print(json.dumps(rating.receipt.as_dict(), ensure_ascii=False))

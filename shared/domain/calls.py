@@ -75,3 +75,6 @@ class CallRecord:
     encoding: Encoding | None = None
     #: what makes two rows "the same call with the same content" for dedupe
     fingerprint: str = field(default="", compare=False)
+    #: where the record starts in its file, and its original text (for rejects)
+    line_no: int = field(default=0, compare=False)
+    raw: str = field(default="", compare=False)

@@ -24,9 +24,32 @@ from shared.domain.errors import ValidationError
 #: ISO 4217 minor units for the currencies an operator is likely to bill in; any other
 #: three-letter code defaults to 2 (the ISO default for most currencies).
 MINOR_UNITS: dict[str, int] = {
-    "BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3,
-    "JPY": 0, "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3,
-    "UGX": 0, "UYI": 0, "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3,
+    "BIF": 0,
+    "CLF": 4,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "IQD": 3,
+    "ISK": 0,
+    "JOD": 3,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "PYG": 0,
+    "RWF": 0,
+    "TND": 3,
+    "UGX": 0,
+    "UYI": 0,
+    "UYW": 4,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
 }
 
 
@@ -85,27 +108,43 @@ def round_ratio(numerator: int, denominator: int, places: int, rounding: Roundin
     if denominator <= 0:
         raise ValueError("denominator must be positive")
     if places >= 0:
-        scaled_num, scaled_den = numerator * 10**places, denominator
+        scaled_num, scaled_den = numerator * _POWERS_OF_TEN[places], denominator
     else:
         scaled_num, scaled_den = numerator, denominator * 10 ** (-places)
     negative = scaled_num < 0
-    quotient, remainder = divmod(abs(scaled_num), scaled_den)
+    quotient, remainder = divmod(-scaled_num if negative else scaled_num, scaled_den)
     if remainder:
-        if rounding is Rounding.UP:
+        if rounding is _UP:
             quotient += 1
-        elif rounding is Rounding.HALF_UP:
+        elif rounding is _HALF_UP:
             if 2 * remainder >= scaled_den:
                 quotient += 1
-        elif rounding is Rounding.HALF_EVEN:
+        elif rounding is _HALF_EVEN:
             twice = 2 * remainder
             if twice > scaled_den or (twice == scaled_den and quotient % 2 == 1):
                 quotient += 1
     return -quotient if negative else quotient
 
 
+_UP, _HALF_UP, _HALF_EVEN = Rounding.UP, Rounding.HALF_UP, Rounding.HALF_EVEN
+_POWERS_OF_TEN = [10**i for i in range(40)]
+_DECIMALS: dict[tuple[int, int], Decimal] = {}
+
+
 def units_to_decimal(units: int, places: int) -> Decimal:
-    """``units`` × 10**-places as an exact Decimal (keeps trailing zeros: 800 @4 → 0.0800)."""
-    return Decimal(units).scaleb(-places)
+    """``units`` × 10**-places as an exact Decimal (keeps trailing zeros: 800 @4 → 0.0800).
+
+    Call costs repeat (the same price for the same billed time), so recent results are
+    reused rather than built again: Decimals are immutable, sharing is safe.
+    """
+    key = (units, places)
+    value = _DECIMALS.get(key)
+    if value is None:
+        value = Decimal(units).scaleb(-places)
+        if len(_DECIMALS) >= 65_536:
+            _DECIMALS.clear()
+        _DECIMALS[key] = value
+    return value
 
 
 def round_call_cost(numerator: int, denominator: int, places: int, rounding: Rounding) -> Decimal:

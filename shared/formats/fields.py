@@ -1,4 +1,8 @@
-"""Field parsers shared by every CDR reader: timestamps, durations, quantities."""
+"""Field parsers shared by every CDR reader: timestamps, durations, quantities.
+
+These run once or more per CDR row, so they take the cheap path first (plain digits, ISO
+text) and fall back to the general one.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ from decimal import Decimal, InvalidOperation
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _FALLBACK_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S")
+#: (zone, local wall-clock hour as epoch ms) → UTC offset in ms; zone offsets change on hour
+#: boundaries (or half/quarter hours, which still fall inside one wall-clock hour key below)
+_OFFSETS: dict[tuple[tzinfo, int], int] = {}
+_MS_PER_HOUR = 3_600_000
 
 
 class FieldError(ValueError):
@@ -16,20 +24,39 @@ class FieldError(ValueError):
 
 def parse_timestamp(text: str, zone: tzinfo, field: str) -> int | None:
     """Epoch milliseconds from ISO-8601 (offset or ``Z``; naive means ``zone``), or None
-    for an empty field. Also reads the slash forms spreadsheets leave (``2020/2/10 22:41``)."""
-    text = text.strip()
+    for an empty field. Also reads the slash forms spreadsheets leave (``2020/2/10 22:41``).
+
+    A wall-clock time that a DST change repeats is read as its first occurrence.
+    """
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
+        text = text.strip()
+        if not text:
+            return None
         moment = _parse_fallback(text, field)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return (moment - _EPOCH) // _MS
+    if moment.tzinfo is not None:
+        return (moment - _EPOCH) // _MS
+    wall_ms = (moment.replace(tzinfo=UTC) - _EPOCH) // _MS
+    key = (zone, wall_ms - wall_ms % _MS_PER_HOUR)
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        local = moment.replace(minute=0, second=0, microsecond=0, tzinfo=zone)
+        delta = local.utcoffset()
+        offset = 0 if delta is None else delta // _MS
+        if len(_OFFSETS) > 100_000:
+            _OFFSETS.clear()
+        _OFFSETS[key] = offset
+    return wall_ms - offset
 
 
 def _parse_fallback(text: str, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
     for pattern in _FALLBACK_FORMATS:
         try:
             return datetime.strptime(text, pattern)
@@ -40,6 +67,8 @@ def _parse_fallback(text: str, field: str) -> datetime:
 
 def parse_seconds_ms(text: str, field: str) -> int | None:
     """Decimal seconds → whole milliseconds, rounded up (SPEC 3.1); None when empty."""
+    if text.isdigit():
+        return int(text) * 1000
     text = text.strip()
     if not text:
         return None

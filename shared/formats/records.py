@@ -8,6 +8,7 @@ either a call to rate or a reject/merge with its reason, carrying its physical l
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -34,6 +35,14 @@ class RowOutcome:
         return cls(line_no, raw, None, CallStatus.REJECTED, reason, detail)
 
 
+def as_outcome(item: RowOutcome | CallRecord) -> RowOutcome:
+    """Readers yield bare CallRecords for calls to rate (one object less per row in the hot
+    loop); this gives every item the RowOutcome shape for code that wants one."""
+    if isinstance(item, RowOutcome):
+        return item
+    return RowOutcome(item.line_no, item.raw, item)
+
+
 def has_undecodable(text: str) -> bool:
     """Whether text decoded with surrogateescape held bytes that were not UTF-8."""
     if text.isascii():
@@ -41,55 +50,132 @@ def has_undecodable(text: str) -> bool:
     return any(_ESCAPED_LOW <= char <= _ESCAPED_HIGH for char in text)
 
 
-class PhysicalLines:
-    """Iterates a binary stream as decoded text lines, remembering the current record.
+BLOCK_BYTES = 1 << 20
 
-    Undecodable bytes are kept as surrogate escapes (so the original bytes can be written back
-    to a rejects file unchanged) and flagged per record, so one bad byte rejects one row only.
+
+class PhysicalLines:
+    """Iterates a binary stream as decoded text lines and hands back each record's text.
+
+    The stream is read in blocks of about 1 MiB, decoded and split at once (so per-line work
+    stays in C); the csv reader consumes the lines, and :meth:`take_record` maps its line
+    count back to the record's physical line numbers and original text. Undecodable bytes are
+    kept as surrogate escapes (so the original bytes can be written back to a rejects file
+    unchanged) and flagged per record, so one bad byte rejects one row only.
     """
 
     def __init__(self, stream: BinaryIO | Iterable[bytes], encoding: str = "utf-8") -> None:
         self._stream = stream
         self._encoding = encoding
-        self.line_no = 0  # physical lines read so far
+        self.line_no = 0  # physical lines of the records taken so far
         self.bytes_read = 0
-        self._record: list[str] = []
+        self._current: tuple[int, list[str]] = (1, [])  # (number of its first line, lines)
+        self._previous: tuple[int, list[str]] = (1, [])
+        self._next_line = 1
 
     def __iter__(self) -> Iterator[str]:
-        decode, record = self._encoding, self._record
-        for raw in self._stream:
-            self.line_no += 1
-            self.bytes_read += len(raw)
-            text = raw.decode(decode, "surrogateescape")
-            record.append(text)
-            yield text
+        return itertools.chain.from_iterable(self._blocks())
 
-    def take_record(self) -> str:
-        """The text of the record the CSV reader just finished (its lines, newline-free)."""
-        text = "".join(self._record).rstrip("\r\n")
-        self._record.clear()
-        return text
+    def _blocks(self) -> Iterator[list[str]]:
+        for block in self._byte_blocks():
+            self.bytes_read += len(block)
+            text = block.decode(self._encoding, "surrogateescape")
+            lines = text.splitlines(keepends=True)
+            if len(lines) != text.count("\n") + (not text.endswith("\n")):
+                # a break other than "\n"/"\r\n" (lone "\r", form feed, ...) is inside a line
+                lines = [line + "\n" for line in text.split("\n")]
+                if text.endswith("\n"):
+                    lines.pop()
+                else:
+                    lines[-1] = lines[-1][:-1]
+            self._previous = self._current
+            self._current = (self._next_line, lines)
+            self._next_line += len(lines)
+            yield lines
+
+    def _byte_blocks(self) -> Iterator[bytes]:
+        """Blocks of whole lines (the last may lack its newline at end of stream)."""
+        read = getattr(self._stream, "read", None)
+        if read is None:
+            batch: list[bytes] = []
+            for raw in self._stream:
+                batch.append(raw)
+                if len(batch) >= 4096:
+                    yield b"".join(batch)
+                    batch.clear()
+            if batch:
+                yield b"".join(batch)
+            return
+        carry = b""
+        while True:
+            chunk = read(BLOCK_BYTES)
+            if not chunk:
+                break
+            chunk = carry + chunk
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                carry = chunk
+                continue
+            carry = chunk[cut:]
+            yield chunk[:cut]
+        if carry:
+            yield carry
+
+    def take_record(self, end_line: int) -> tuple[int, str]:
+        """(start line, text) of the record the CSV reader just finished at ``end_line``
+        (its ``line_num``), without the trailing newline."""
+        start = self.line_no + 1
+        self.line_no = end_line
+        first, lines = self._current
+        if start >= first:
+            if start == end_line:
+                text = lines[start - first]
+            else:
+                text = "".join(lines[start - first : end_line - first + 1])
+        else:
+            old_first, old_lines = self._previous
+            text = "".join(old_lines[start - old_first :]) + "".join(lines[: end_line - first + 1])
+        return start, text.rstrip("\r\n")
 
 
 def csv_records(lines: PhysicalLines) -> Iterator[tuple[int, str, list[str] | None, str]]:
     """(start line, original text, fields, error) for every non-blank record.
 
-    ``fields`` is None when the CSV layer itself could not parse the record (``error`` says
-    why); the caller rejects that one record and reading goes on with the next.
+    A line without a double quote is split on commas directly, which is what the csv module
+    would do with it, only faster; a line with a quote goes to the csv module, which pulls
+    continuation lines for quoted newlines. ``fields`` is None when the CSV layer could not
+    parse the record (``error`` says why); the caller rejects that one record and reading
+    goes on with the next.
     """
-    reader = csv.reader(lines)
-    previous_end = 0
-    while True:
-        try:
-            fields: list[str] | None = next(reader)
-            error = ""
-        except StopIteration:
-            return
-        except csv.Error as problem:
-            fields, error = None, f"unreadable CSV: {problem}"
-        start = previous_end + 1
-        previous_end = lines.line_no
-        raw = lines.take_record()
-        if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+    source = iter(lines)
+    line_no = 0
+    for line in source:
+        line_no += 1
+        text = line.rstrip("\r\n")
+        if '"' not in text and "\r" not in text:
+            fields = text.split(",")
+            if len(fields) == 1 and not text.strip():
+                continue  # blank lines are not rows
+            yield line_no, text, fields, ""
             continue
-        yield start, raw, fields, error
+        consumed = [line]
+
+        def feed(first: str = line, taken: list[str] = consumed) -> Iterator[str]:
+            yield first
+            for more in source:
+                taken.append(more)
+                yield more
+
+        reader = csv.reader(feed())
+        parsed: list[str] | None
+        try:
+            parsed, error = next(reader), ""
+        except csv.Error as problem:
+            parsed, error = None, f"unreadable CSV: {problem}"
+        except StopIteration:  # pragma: no cover - the first line is always there
+            return
+        start = line_no
+        line_no += len(consumed) - 1
+        raw = text if len(consumed) == 1 else "".join(consumed).rstrip("\r\n")
+        if parsed is not None and (not parsed or (len(parsed) == 1 and not parsed[0].strip())):
+            continue
+        yield start, raw, parsed, error

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
-from shared.domain.calls import CallStatus, RejectReason
+from shared.domain.calls import CallRecord, CallStatus, RejectReason
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.engine import RatingLimits, rate_call
 from shared.domain.rating.numbers import NumberingPlan
@@ -51,50 +52,80 @@ class RatingJob:
 
 
 def rate_records(
-    records: Iterable[RowOutcome],
+    records: Iterable[RowOutcome | CallRecord],
     job: RatingJob,
     rated: RatedSink,
     rejects: RejectSink,
     seen: CallIdSet | None = None,
 ) -> FileSummary:
-    """Rate every record; each ends in exactly one bucket of the returned summary."""
+    """Rate every record; each ends in exactly one bucket of the returned summary.
+
+    Readers yield a bare CallRecord for a call to rate (the common case, one object less per
+    row) and a RowOutcome for anything else. Counts are kept in locals: this loop runs once
+    per CDR.
+    """
     summary = FileSummary(job.card.currency)
     seen = CallIdSet() if seen is None else seen
     card, plan, now_ms, limits, tenant = job.card, job.plan, job.now_ms, job.limits, job.tenant
+    check, write_rated, write_reject = seen.check, rated.write, rejects.write
+    reasons = summary.reasons
     total = summary.total_cost
-    for outcome in records:
-        call = outcome.call
-        if call is None:
-            status = outcome.status or CallStatus.REJECTED
-            if status is CallStatus.REJECTED:
-                reason = outcome.reason or RejectReason.MALFORMED
-                rejects.write(outcome.line_no, outcome.raw, reason, outcome.detail)
-                summary.count(status, reason)
-            else:
-                summary.count(status)
-            continue
+    rated_count = unanswered = rejected = duplicates = merged = 0
+    for item in records:
+        if item.__class__ is CallRecord:
+            call = item
+        else:
+            outcome = cast(RowOutcome, item)
+            found = outcome.call
+            if found is None:
+                status = outcome.status or CallStatus.REJECTED
+                if status is CallStatus.REJECTED:
+                    reason = outcome.reason or RejectReason.MALFORMED
+                    write_reject(outcome.line_no, outcome.raw, reason, outcome.detail)
+                    rejected += 1
+                    reasons[reason] += 1
+                elif status is CallStatus.MERGED:
+                    merged += 1
+                elif status is CallStatus.DUPLICATE:
+                    duplicates += 1
+                else:
+                    unanswered += 1
+                continue
+            call = found
+            call.line_no, call.raw = outcome.line_no, outcome.raw
         if tenant is not None and call.tenant != tenant:
             detail = f"row names tenant {call.tenant!r} but the file belongs to {tenant!r}"
-            rejects.write(outcome.line_no, outcome.raw, RejectReason.WRONG_TENANT, detail)
-            summary.count(CallStatus.REJECTED, RejectReason.WRONG_TENANT)
+            write_reject(call.line_no, call.raw, RejectReason.WRONG_TENANT, detail)
+            rejected += 1
+            reasons[RejectReason.WRONG_TENANT] += 1
             continue
-        repeat = seen.check(call.tenant, call.call_id, call.fingerprint)
-        if repeat is CallStatus.DUPLICATE:
-            summary.count(CallStatus.DUPLICATE)
-            continue
-        if repeat is CallStatus.REJECTED:
-            detail = f"call id {call.call_id!r} seen before with different content"
-            rejects.write(outcome.line_no, outcome.raw, RejectReason.CONFLICT, detail)
-            summary.count(CallStatus.REJECTED, RejectReason.CONFLICT)
+        repeat = check(call.tenant, call.call_id, call.fingerprint)
+        if repeat is not None:
+            if repeat is CallStatus.DUPLICATE:
+                duplicates += 1
+            else:
+                detail = f"call id {call.call_id!r} seen before with different content"
+                write_reject(call.line_no, call.raw, RejectReason.CONFLICT, detail)
+                rejected += 1
+                reasons[RejectReason.CONFLICT] += 1
             continue
         rating = rate_call(call, card, plan, now_ms, limits=limits)
-        if rating.status is CallStatus.REJECTED:
+        status = rating.status
+        if status is _RATED:
+            rated_count += 1
+            total += rating.cost
+        elif status is _UNANSWERED:
+            unanswered += 1
+        else:
             assert rating.reason is not None
-            rejects.write(outcome.line_no, outcome.raw, rating.reason, rating.detail)
-            summary.count(CallStatus.REJECTED, rating.reason)
+            write_reject(call.line_no, call.raw, rating.reason, rating.detail)
+            rejected += 1
+            reasons[rating.reason] += 1
             continue
-        total += rating.cost
-        summary.count(rating.status)
-        rated.write(call, rating)
-    summary.total_cost = total
+        write_rated(call, rating)
+    summary.rated, summary.unanswered, summary.rejected = rated_count, unanswered, rejected
+    summary.duplicates, summary.merged, summary.total_cost = duplicates, merged, total
     return summary
+
+
+_RATED, _UNANSWERED = CallStatus.RATED, CallStatus.UNANSWERED

@@ -7,6 +7,7 @@ into a dictionary hit.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ Segment = tuple[int, int, frozenset[str]]  # [start_ms, end_ms), bands in force
 
 def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
     """Epoch milliseconds of 00:00 local time on ``day`` in ``zone``."""
-    return _to_ms(datetime(day.year, day.month, day.day, tzinfo=zone))
+    return wall_to_ms(datetime(day.year, day.month, day.day), zone)
 
 
 def _to_ms(moment: datetime) -> int:
@@ -29,6 +30,27 @@ def _to_ms(moment: datetime) -> int:
 
 def epoch_ms_to_local(ms: int, zone: ZoneInfo) -> datetime:
     return (_EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
+
+
+def wall_to_ms(wall: datetime, zone: ZoneInfo) -> int:
+    """The first instant at which the local clock in ``zone`` reads ``wall`` or later.
+
+    For most wall times that is simply the instant it names (the first one, when a DST
+    change repeats it). A wall time skipped by a DST change never shows on the clock; the
+    clock passes it at the change itself, so that instant is returned: a band from 01:30 on
+    the night clocks jump from 01:00 to 02:00 starts at the jump.
+    """
+    first = _to_ms(wall.replace(tzinfo=zone, fold=0))
+    if epoch_ms_to_local(first, zone).replace(tzinfo=None) == wall:
+        return first
+    low, high = _to_ms(wall.replace(tzinfo=zone, fold=1)), first  # the jump lies between
+    while low < high:
+        middle = (low + high) // 2
+        if epoch_ms_to_local(middle, zone).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 class BandCalendar:
@@ -76,33 +98,58 @@ class BandCalendar:
         return segments
 
     def _day(self, day: date) -> tuple[Segment, ...]:
+        """Segments of one local date, cut wherever the answer to "which bands?" can change:
+        at every instant the clock shows a band edge (twice when a DST change repeats the
+        hour) and at the DST change itself. Each segment's bands are read off the local
+        clock at its start, so repeated and skipped wall-clock times come out right."""
         cached = self._by_day.get(day)
         if cached is not None:
             return cached
-        weekday, holiday = day.weekday(), day in self._holidays
-        midnight = datetime(day.year, day.month, day.day, tzinfo=self.zone)
-        next_midnight = datetime.combine(day + timedelta(days=1), midnight.timetz())
+        zone = self.zone
+        midnight = datetime(day.year, day.month, day.day)
+        first, last = wall_to_ms(midnight, zone), wall_to_ms(midnight + timedelta(days=1), zone)
+        cuts = {first, last, *_offset_changes(first, last, zone)}
+        for minute in self._cuts:
+            wall = midnight + timedelta(minutes=minute)
+            cuts.add(wall_to_ms(wall, zone))
+            for fold in (0, 1):
+                instant = _to_ms(wall.replace(tzinfo=zone, fold=fold))
+                if epoch_ms_to_local(instant, zone).replace(tzinfo=None) == wall:
+                    cuts.add(instant)
+        edges = sorted(cut for cut in cuts if first <= cut <= last)
+        holiday = day in self._holidays
         segments: list[Segment] = []
-        for low, high in zip(self._cuts, self._cuts[1:], strict=False):
+        for seg_start, seg_end in itertools.pairwise(edges):
+            local = epoch_ms_to_local(seg_start, zone)
+            minute = local.hour * 60 + local.minute
             active = frozenset(
                 {ALWAYS_BAND}
                 | {
                     band.name
                     for band in self._bands
-                    if band.start_minute <= low < band.end_minute
-                    and band.applies_on(weekday, holiday)
+                    if band.start_minute <= minute < band.end_minute
+                    and band.applies_on(local.weekday(), holiday)
                 }
             )
-            seg_start = _to_ms(midnight + timedelta(minutes=low))
-            seg_end = (
-                _to_ms(next_midnight) if high >= 24 * 60 else _to_ms(midnight + timedelta(minutes=high))
-            )
-            if seg_end <= seg_start:
-                continue  # a wall-clock span skipped by a DST change
-            if segments and segments[-1][2] == active and segments[-1][1] == seg_start:
+            if segments and segments[-1][2] == active:
                 segments[-1] = (segments[-1][0], seg_end, active)
             else:
                 segments.append((seg_start, seg_end, active))
         result = tuple(segments)
         self._by_day[day] = result
         return result
+
+
+def _offset_changes(first: int, last: int, zone: ZoneInfo) -> list[int]:
+    """Instants in [first, last) where the zone's UTC offset changes (at most one a day)."""
+    offset_at = lambda ms: epoch_ms_to_local(ms, zone).utcoffset()  # noqa: E731
+    if offset_at(first) == offset_at(last - 1):
+        return []
+    low, high, before = first, last - 1, offset_at(first)
+    while low < high:
+        middle = (low + high) // 2
+        if offset_at(middle) == before:
+            low = middle + 1
+        else:
+            high = middle
+    return [low]

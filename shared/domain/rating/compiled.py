@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.domain.calls import Direction, Service
-from shared.domain.errors import CardLoadError
+from shared.domain.errors import CardLoadError, ValidationError
 from shared.domain.money import Rounding, decimal_as_ratio, round_increment_cost
 from shared.domain.rating.calendar import BandCalendar, local_midnight_ms
 from shared.domain.rating.card import ALWAYS_BAND, MaxCostStrategy, Rate, RateCard, Tier
@@ -49,6 +49,8 @@ class CompiledRate:
     effective_to_ms: int
     decimals: int
     rounding: Rounding
+    #: one tier only: its increments all alike after ``initial`` (the engine's fast path)
+    single_tier: bool = False
 
     def tier_at(self, offset_ms: int) -> tuple[CompiledTier, int]:
         """The tier in force at an offset into the call, and where the next tier starts."""
@@ -73,10 +75,35 @@ class PrefixGroup:
     banded: bool = False
 
 
+HEAD_DIGITS = 2
+
+
 @dataclass(slots=True)
 class PrefixIndex:
+    """Prefix groups by prefix, plus, per leading two digits of a number, the prefix lengths
+    worth trying (longest first), so longest-prefix match takes one or two dict probes."""
+
     groups: dict[str, PrefixGroup] = field(default_factory=dict)
     lengths: tuple[int, ...] = ()  # prefix lengths present, longest first
+    by_head: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    short_lengths: tuple[int, ...] = ()  # lengths below HEAD_DIGITS, longest first
+
+    @classmethod
+    def build(cls, groups: dict[str, PrefixGroup]) -> PrefixIndex:
+        lengths = tuple(sorted({len(prefix) for prefix in groups}, reverse=True))
+        short = tuple(length for length in lengths if length < HEAD_DIGITS)
+        heads: dict[str, set[int]] = {}
+        for prefix in groups:
+            if len(prefix) >= HEAD_DIGITS:
+                heads.setdefault(prefix[:HEAD_DIGITS], set()).add(len(prefix))
+        by_head = {
+            head: tuple(sorted(found, reverse=True)) + short for head, found in heads.items()
+        }
+        return cls(groups, lengths, by_head, short)
+
+    def candidates(self, digits: str) -> tuple[int, ...]:
+        """Prefix lengths to try for ``digits``, longest first."""
+        return self.by_head.get(digits[:HEAD_DIGITS], self.short_lengths)
 
 
 @dataclass(slots=True)
@@ -184,6 +211,7 @@ def _compile_rate(rate: Rate, card: RateCard, scale: _Scale, zone: ZoneInfo) -> 
         effective_to_ms=_date_ms(rate.effective_to, zone, _FAR_FUTURE),
         decimals=card.decimals if rate.decimals is None else rate.decimals,
         rounding=card.rounding if rate.rounding is None else rate.rounding,
+        single_tier=len(tiers) == 1,
     )
 
 
@@ -195,7 +223,10 @@ def compile_card(
     card: RateCard, zone_name: str | None = None, parent: CompiledCard | None = None
 ) -> CompiledCard:
     """Compile ``card`` for the rating zone (default: the card's own ``timezone``)."""
-    zone = ZoneInfo(zone_name or card.timezone)
+    try:
+        zone = ZoneInfo(zone_name or card.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown timezone {zone_name or card.timezone!r}") from None
     if parent is not None and parent.currency != card.currency:
         raise CardLoadError(
             f"card {card.name!r} ({card.currency}) cannot fall back to parent "
@@ -218,8 +249,7 @@ def compile_card(
             )
             for prefix, rates in by_prefix.items()
         }
-        lengths = tuple(sorted({len(prefix) for prefix in groups}, reverse=True))
-        indexes[key] = PrefixIndex(groups, lengths)
+        indexes[key] = PrefixIndex.build(groups)
     return CompiledCard(
         card=card,
         zone=zone,

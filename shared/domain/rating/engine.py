@@ -14,7 +14,7 @@ from shared.domain.calls import CallRecord, CallStatus, RejectReason, Service
 from shared.domain.money import round_call_cost, units_to_decimal
 from shared.domain.rating.calendar import epoch_ms_to_local
 from shared.domain.rating.compiled import CompiledCard, CompiledRate, PrefixGroup
-from shared.domain.rating.numbers import NumberingPlan, NumberKind, normalise
+from shared.domain.rating.numbers import NumberingPlan, NumberKind, classify
 from shared.domain.rating.receipt import Receipt, ReceiptPart
 from shared.domain.rating.sms import sms_segments
 
@@ -54,6 +54,9 @@ class Rating:
         return units_to_decimal(self.billed_ms, 3)
 
 
+_DEFAULT_LIMITS = RatingLimits()
+
+
 class RatingRejected(Exception):
     def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
@@ -67,23 +70,77 @@ def rate_call(
     plan: NumberingPlan,
     now_ms: int | None = None,
     *,
-    limits: RatingLimits = RatingLimits(),  # noqa: B008 - frozen value object
+    limits: RatingLimits = _DEFAULT_LIMITS,
     explain: bool = False,
 ) -> Rating:
     """Rate one call against a tenant's compiled card. Never raises for bad calls: a call
     that cannot be rated comes back REJECTED with a machine-readable reason."""
+    if not explain and call.service is _VOICE:
+        quick = _rate_plain_voice(call, card, plan, now_ms, limits)
+        if quick is not None:
+            return quick
     try:
         if call.service is Service.VOICE:
             return _rate_voice(call, card, plan, now_ms, limits, explain)
         return _rate_units(call, card, plan, now_ms, limits, explain)
     except RatingRejected as rejected:
         return Rating(
-            CallStatus.REJECTED, card.currency, card.name, reason=rejected.reason,
+            CallStatus.REJECTED,
+            card.currency,
+            card.name,
+            reason=rejected.reason,
             detail=rejected.detail,
         )
 
 
 # -- voice -------------------------------------------------------------------------------
+
+_VOICE = Service.VOICE
+
+
+def _rate_plain_voice(
+    call: CallRecord,
+    card: CompiledCard,
+    plan: NumberingPlan,
+    now_ms: int | None,
+    limits: RatingLimits,
+) -> Rating | None:
+    """The common call, priced in closed form: answered, plausible, dialled as plain
+    international digits, on a single-tier rate whose band segment holds every increment.
+
+    Returns None for anything else, which then takes the general path of the same rules
+    (``_rate_voice``); a property test checks both paths agree.
+    """
+    talk_ms = call.talk_ms
+    answer_ms = call.answer_ms
+    callee = call.callee
+    if (
+        talk_ms <= 0
+        or talk_ms > limits.max_talk_ms
+        or answer_ms is None
+        or not call.answered
+        or (now_ms is not None and answer_ms > now_ms + limits.future_tolerance_ms)
+        or len(callee) <= plan.max_extension_digits
+        or not callee.isdigit()
+        or callee.startswith(plan.rewrite_prefixes)
+        or callee in plan.emergency_numbers
+    ):
+        return None
+    found = _select(card, call, callee, answer_ms)
+    if found is None:
+        return None
+    matched, group, anchor, segment_end = found
+    if not anchor.single_tier or (group.banded and answer_ms + talk_ms > segment_end):
+        return None
+    tier = anchor.tiers[0]
+    billed, usage = anchor.initial_ms, anchor.initial_cost
+    if talk_ms > billed:
+        count = -(-(talk_ms - billed) // tier.increment_ms)
+        billed += count * tier.increment_ms
+        usage += count * tier.increment_cost
+    return _finish(
+        matched, anchor, usage, billed, callee, anchor.rate.destination, call, None, None
+    )
 
 
 def _rate_voice(
@@ -98,38 +155,53 @@ def _rate_voice(
     if talk_ms < 0 or talk_ms > limits.max_talk_ms:
         raise RatingRejected(
             RejectReason.BAD_DURATION,
-            f"talk time {units_to_decimal(talk_ms, 3)} s is outside 0..{limits.max_talk_ms // 1000} s",
+            f"talk time {units_to_decimal(talk_ms, 3)} s is outside "
+            f"0..{limits.max_talk_ms // 1000} s",
         )
     if not call.answered or talk_ms == 0:
         return Rating(CallStatus.UNANSWERED, card.currency, card.name)
     answer_ms = call.answer_ms
     if answer_ms is None:
         raise RatingRejected(RejectReason.MALFORMED, "answered call without an answer time")
-    _check_not_future(answer_ms, now_ms, limits)
-    number = normalise(call.callee, plan)
-    if number.kind is NumberKind.INVALID:
-        raise RatingRejected(RejectReason.BAD_NUMBER, f"callee {call.callee!r} is not a dialable number")
-    if number.kind in (NumberKind.EMERGENCY, NumberKind.EXTENSION):
-        special = card.emergency if number.kind is NumberKind.EMERGENCY else card.on_net
-        label = "Emergency" if number.kind is NumberKind.EMERGENCY else "On-net"
-        if special is None:
-            return Rating(
-                CallStatus.RATED, card.currency, card.name, destination=label,
-                billed_ms=talk_ms, flags=(number.kind.value,),
-                receipt=_free_receipt(card, call, number.digits, label) if explain else None,
-            )
-        return _price_voice(call, card, special, None, number.digits, label, explain, number.kind.value)
-    found = _select(card, call, number.digits, answer_ms)
+    if now_ms is not None and answer_ms > now_ms + limits.future_tolerance_ms:
+        raise RatingRejected(RejectReason.FUTURE_TIME, "answer time is more than 1 h in the future")
+    kind, digits = classify(call.callee, plan)
+    if kind is not NumberKind.E164:
+        return _rate_special(call, card, kind, digits, explain)
+    found = _select(card, call, digits, answer_ms)
     if found is None:
         raise RatingRejected(
             RejectReason.NO_RATE,
-            f"no {call.service} {call.direction} rate for {number.digits} on card {card.name!r}"
+            f"no {call.service} {call.direction} rate for {digits} on card {card.name!r}"
             + (" or its parents" if card.card.parent else ""),
         )
-    matched_card, group, anchor = found
-    return _price_voice(
-        call, matched_card, anchor, group, number.digits, anchor.rate.destination, explain, None
-    )
+    matched, group, anchor, _segment_end = found
+    return _price_voice(call, matched, anchor, group, digits, explain=explain, flag=None)
+
+
+def _rate_special(
+    call: CallRecord, card: CompiledCard, kind: NumberKind, digits: str, explain: bool
+) -> Rating:
+    """Emergency numbers and on-net extensions: the card's rate for them, else free."""
+    if kind is NumberKind.INVALID:
+        raise RatingRejected(
+            RejectReason.BAD_NUMBER, f"callee {call.callee!r} is not a dialable number"
+        )
+    special = card.emergency if kind is NumberKind.EMERGENCY else card.on_net
+    label = "Emergency" if kind is NumberKind.EMERGENCY else "On-net"
+    if special is None:
+        return Rating(
+            CallStatus.RATED,
+            card.currency,
+            card.name,
+            destination=label,
+            billed_ms=call.talk_ms,
+            flags=(kind.value,),
+            receipt=Receipt.free(card, call, digits, label) if explain else None,
+        )
+    rating = _price_voice(call, card, special, None, digits, explain=explain, flag=kind.value)
+    rating.destination = label
+    return rating
 
 
 def _check_not_future(event_ms: int, now_ms: int | None, limits: RatingLimits) -> None:
@@ -137,33 +209,36 @@ def _check_not_future(event_ms: int, now_ms: int | None, limits: RatingLimits) -
         raise RatingRejected(RejectReason.FUTURE_TIME, "answer time is more than 1 h in the future")
 
 
-def _in_force(group: PrefixGroup, card: CompiledCard, at_ms: int, answer_ms: int) -> CompiledRate | None:
-    """The highest-weight rate of the prefix whose band is in force at ``at_ms`` and that is
-    effective at the call's answer time."""
-    active = card.calendar.segment_at(at_ms)[2]
+def _in_force(group: PrefixGroup, active: frozenset[str], answer_ms: int) -> CompiledRate | None:
+    """The highest-weight rate of the prefix whose band is ``active`` and that is effective
+    at the call's answer time."""
     for rate in group.rates:
-        if rate.rate.band in active and rate.effective_at(answer_ms):
+        if rate.rate.band in active and rate.effective_from_ms <= answer_ms < rate.effective_to_ms:
             return rate
     return None
 
 
 def _select(
     card: CompiledCard, call: CallRecord, digits: str, at_ms: int
-) -> tuple[CompiledCard, PrefixGroup, CompiledRate] | None:
-    """Longest prefix with a rate in force at ``at_ms``; then the parent card; else None."""
+) -> tuple[CompiledCard, PrefixGroup, CompiledRate, int] | None:
+    """Longest prefix with a rate in force at ``at_ms``, then the parent card, else None.
+    Also returns where the band segment containing ``at_ms`` ends."""
     current: CompiledCard | None = card
+    key = (call.service, call.direction)
     while current is not None:
-        index = current.indexes.get((call.service, call.direction))
+        index = current.indexes.get(key)
         if index is not None:
             groups = index.groups
-            for length in index.lengths:
-                if length > len(digits):
+            _start, segment_end, active = current.calendar.segment_at(at_ms)
+            size = len(digits)
+            for length in index.candidates(digits):
+                if length > size:
                     continue
                 group = groups.get(digits[:length])
                 if group is not None:
-                    anchor = _in_force(group, current, at_ms, at_ms)
+                    anchor = _in_force(group, active, at_ms)
                     if anchor is not None:
-                        return current, group, anchor
+                        return current, group, anchor, segment_end
         current = current.parent
     return None
 
@@ -174,33 +249,38 @@ def _price_voice(
     anchor: CompiledRate,
     group: PrefixGroup | None,
     digits: str,
-    destination: str,
+    *,
     explain: bool,
     flag: str | None,
 ) -> Rating:
+    """Lay out the increments (SPEC 3.5-3.6). ``group`` None: the anchor prices them all."""
     answer_ms = call.answer_ms
     assert answer_ms is not None
     talk_ms = call.talk_ms
     parts: list[ReceiptPart] | None = [] if explain else None
-    first = anchor.tiers[0]
     offset = anchor.initial_ms
     usage = anchor.initial_cost
     if parts is not None and offset:
-        parts.append(ReceiptPart.of(card, anchor, first, 0, offset, 1, usage))
+        parts.append(ReceiptPart.of(card, anchor, anchor.tiers[0], 0, offset, 1, usage))
+    calendar = card.calendar
     while offset < talk_ms:
-        wall_ms = answer_ms + offset
-        rate = anchor if group is None else _in_force(group, card, wall_ms, answer_ms)
+        rate: CompiledRate | None = anchor
+        boundary = _FAR
+        if group is not None and group.banded:
+            wall_ms = answer_ms + offset
+            _start, segment_end, active = calendar.segment_at(wall_ms)
+            rate = _in_force(group, active, answer_ms)
+            boundary = segment_end - answer_ms
         if rate is None:
-            local = epoch_ms_to_local(wall_ms, card.zone).isoformat(timespec="seconds")
+            local = epoch_ms_to_local(answer_ms + offset, card.zone).isoformat(timespec="seconds")
             raise RatingRejected(
                 RejectReason.NO_RATE,
                 f"no rate of prefix {anchor.rate.prefix!r} is in force at {local} "
                 f"({offset / 1000} s into the call)",
             )
         tier, next_tier_ms = rate.tier_at(offset)
-        boundary = next_tier_ms
-        if group is not None and group.banded:
-            boundary = min(boundary, card.calendar.segment_at(wall_ms)[1] - answer_ms)
+        if next_tier_ms < boundary:
+            boundary = next_tier_ms
         step = tier.increment_ms
         needed = -(-(talk_ms - offset) // step)
         before_boundary = -(-(boundary - offset) // step)
@@ -210,7 +290,10 @@ def _price_voice(
             parts.append(ReceiptPart.of(card, rate, tier, offset, step, count, cost))
         usage += cost
         offset += count * step
-    return _finish(card, anchor, usage, offset, digits, destination, call, parts, flag)
+    return _finish(card, anchor, usage, offset, digits, anchor.rate.destination, call, parts, flag)
+
+
+_FAR = 2**62
 
 
 def _finish(
@@ -226,42 +309,56 @@ def _finish(
     quantity: int = 0,
 ) -> Rating:
     """Connect fee, then min cost, then max cost, then the one rounding (SPEC 3.7)."""
-    flags: list[str] = [flag] if flag else []
+    flags: tuple[str, ...] = (flag,) if flag else ()
     total = usage + anchor.connect_fee
     before_caps = total
     if total < anchor.min_cost:
         total = anchor.min_cost
-        flags.append("min_cost")
-    if anchor.max_cost is not None and total > anchor.max_cost:
+        flags += ("min_cost",)
+    maximum = anchor.max_cost
+    if maximum is not None and total > maximum:
         if anchor.disconnect_at_max:
-            flags.append("max_cost_disconnect")
+            flags += ("max_cost_disconnect",)
         else:
-            total = anchor.max_cost
-            flags.append("max_cost_capped")
+            total = maximum
+            flags += ("max_cost_capped",)
     cost = round_call_cost(total, card.denominator, anchor.decimals, anchor.rounding)
     receipt = None
     if parts is not None:
         receipt = Receipt.build(
-            card, anchor, call, digits, destination, parts, usage, before_caps, total, cost,
-            billed, quantity, tuple(flags),
+            card,
+            anchor,
+            call,
+            digits,
+            destination,
+            parts,
+            usage,
+            before_caps,
+            total,
+            cost,
+            billed,
+            quantity,
+            flags,
         )
+    rate = anchor.rate
     return Rating(
-        CallStatus.RATED,
+        _RATED,
         card.currency,
         card.name,
-        cost=cost,
-        prefix=anchor.rate.prefix,
-        destination=destination,
-        band=anchor.rate.band,
-        billed_ms=billed,
-        quantity=quantity,
-        flags=tuple(flags),
-        receipt=receipt,
+        cost,
+        rate.prefix,
+        destination,
+        rate.band,
+        billed,
+        quantity,
+        None,
+        "",
+        flags,
+        receipt,
     )
 
 
-def _free_receipt(card: CompiledCard, call: CallRecord, digits: str, label: str) -> Receipt:
-    return Receipt.free(card, call, digits, label)
+_RATED = CallStatus.RATED
 
 
 # -- SMS, email, one-time fees ---------------------------------------------------------------
@@ -277,16 +374,16 @@ def _rate_units(
 ) -> Rating:
     """Services priced by quantity: price × quantity / per; no increments (SPEC 3.9)."""
     quantity = _billable_quantity(call)
-    event_ms = next((ms for ms in (call.answer_ms, call.start_ms, call.end_ms) if ms is not None), None)
+    times = (call.answer_ms, call.start_ms, call.end_ms)
+    event_ms = next((ms for ms in times if ms is not None), None)
     if event_ms is None:
         raise RatingRejected(RejectReason.MALFORMED, f"{call.service} record without a time")
     _check_not_future(event_ms, now_ms, limits)
     digits = ""
     if call.service is Service.SMS and call.callee.strip():
-        number = normalise(call.callee, plan)
-        if number.kind is NumberKind.INVALID:
+        kind, digits = classify(call.callee, plan)
+        if kind is NumberKind.INVALID:
             raise RatingRejected(RejectReason.BAD_NUMBER, f"callee {call.callee!r} is not a number")
-        digits = number.digits
     found = _select(card, call, digits, event_ms)
     if found is None:
         raise RatingRejected(
@@ -294,7 +391,7 @@ def _rate_units(
             f"no {call.service} {call.direction} rate for {digits or 'the default prefix'} "
             f"on card {card.name!r}",
         )
-    matched_card, _group, anchor = found
+    matched_card, _group, anchor, _segment_end = found
     usage = anchor.quantity_cost * quantity
     parts: list[ReceiptPart] | None = None
     if explain:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEFAULT_EMERGENCY_NUMBERS: tuple[str, ...] = ("112", "911", "999", "000")
@@ -25,12 +25,15 @@ class NumberingPlan:
     exit_prefixes: tuple[str, ...] = ("00", "011")
     max_extension_digits: int = 6
     emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
+    #: exit and trunk prefixes together: a number starting with none of them is E.164 already
+    rewrite_prefixes: tuple[str, ...] = field(init=False, default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Longest exit prefix first, so "011" is not read as trunk "0" + "11".
-        object.__setattr__(
-            self, "exit_prefixes", tuple(sorted(self.exit_prefixes, key=len, reverse=True))
-        )
+        exits = tuple(sorted(self.exit_prefixes, key=len, reverse=True))
+        object.__setattr__(self, "exit_prefixes", exits)
+        trunk = (self.trunk_prefix,) if self.trunk_prefix else ()
+        object.__setattr__(self, "rewrite_prefixes", tuple(p for p in exits + trunk if p))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +48,28 @@ def normalise(dialled: str, plan: NumberingPlan) -> NormalisedNumber:
     A national number without the trunk prefix is taken as already international
     (country code first), the form most switches log for PSTN calls.
     """
-    number = dialled.strip().replace(" ", "").replace("-", "")
+    return NormalisedNumber(*classify(dialled, plan))
+
+
+def classify(dialled: str, plan: NumberingPlan) -> tuple[NumberKind, str]:
+    """:func:`normalise` as a (kind, digits) pair, without building an object per call."""
+    number = dialled
+    if not number.isdigit():
+        number = dialled.strip().replace(" ", "").replace("-", "")
     if number in plan.emergency_numbers:
-        return NormalisedNumber(NumberKind.EMERGENCY, number)
-    if (
+        return NumberKind.EMERGENCY, number
+    if number.isdigit() and number.isascii():
+        if len(number) <= plan.max_extension_digits:
+            return NumberKind.EXTENSION, number
+        if not number.startswith(plan.rewrite_prefixes):
+            return NumberKind.E164, number  # the common case: already international digits
+    elif (
         number
         and len(number) <= plan.max_extension_digits
         and not number.startswith("+")
         and set(number) <= _FEATURE_CODE_CHARS
     ):
-        return NormalisedNumber(NumberKind.EXTENSION, number)
+        return NumberKind.EXTENSION, number
     if number.startswith("+"):
         digits = number[1:]
     else:
@@ -67,5 +82,5 @@ def normalise(dialled: str, plan: NumberingPlan) -> NormalisedNumber:
             if plan.trunk_prefix and digits.startswith(plan.trunk_prefix):
                 digits = plan.country_code + digits[len(plan.trunk_prefix) :]
     if not digits.isdigit() or not digits.isascii():
-        return NormalisedNumber(NumberKind.INVALID, number)
-    return NormalisedNumber(NumberKind.E164, digits)
+        return NumberKind.INVALID, number
+    return NumberKind.E164, digits
