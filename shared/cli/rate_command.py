@@ -16,6 +16,8 @@ from tqdm import tqdm
 from shared.adapters.files import CsvRatedSink, CsvRejectSink, JsonLinesRatedSink, NullRatedSink
 from shared.cli.cards import compile_with_parents, load_cards
 from shared.cli.options import add_card_options, card_settings, numbering_plan
+from shared.domain.calls import Direction
+from shared.domain.errors import ValidationError
 from shared.domain.summary import FileSummary
 from shared.formats.cdr_formats import READERS, ReaderContext, open_records
 from shared.formats.records import PhysicalLines, RowOutcome
@@ -31,11 +33,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_card_options(parser)
     parser.add_argument("--cdrs", type=Path, required=True, help="CDR file to rate")
     parser.add_argument("--format", default="auto", help=f"auto, {', '.join(READERS)}")
+    parser.add_argument(
+        "--context-map",
+        default="",
+        metavar="CTX=in,CTX2=out",
+        help="switch dialplan contexts (Asterisk dcontext, FreeSWITCH context) to directions; "
+        "unlisted contexts are out",
+    )
+    parser.add_argument(
+        "--cdr-columns",
+        default="",
+        metavar="NAME,NAME,...",
+        help="FreeSWITCH cdr_csv template column names, for files without a header row",
+    )
     parser.add_argument("--out", type=Path, help="rated calls (.csv, or .jsonl for JSON lines)")
     parser.add_argument("--rejects", type=Path, help="rejected rows with line number and reason")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
         help="progress bar on stderr (auto: for files over 8 MiB on a terminal)",
     )
     parser.set_defaults(handler=run)
@@ -60,7 +77,13 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
         tenant=args.tenant,
         now_ms=time.time_ns() // 1_000_000,
     )
-    context = ReaderContext(tenant=args.tenant or "", zone=card.zone)
+    context = ReaderContext(
+        tenant=args.tenant or "",
+        zone=card.zone,
+        contexts=parse_context_map(args.context_map),
+        plan=job.plan,
+        columns=tuple(args.cdr_columns.split(",")) if args.cdr_columns else None,
+    )
     with ExitStack() as files:
         stream = files.enter_context(args.cdrs.open("rb"))
         _format, lines, records = open_records(stream, args.format, context)
@@ -75,6 +98,18 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
         size = args.cdrs.stat().st_size
         records = _with_progress(records, lines, size, args.progress, files)
         return rate_records(records, job, rated, CsvRejectSink(rejects_stream))
+
+
+def parse_context_map(text: str) -> dict[str, Direction]:
+    """``from-pstn=in,from-internal=out`` → {context: direction}."""
+    contexts: dict[str, Direction] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        direction = value.strip().lower()
+        if not sep or not name.strip() or direction not in ("in", "out"):
+            raise ValidationError(f"--context-map: {item!r} is not CONTEXT=in or CONTEXT=out")
+        contexts[name.strip()] = Direction(direction)
+    return contexts
 
 
 def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
@@ -117,6 +152,8 @@ def summary_lines(summary: FileSummary) -> list[str]:
         f"total cost {summary.total_cost} {summary.currency}",
     ]
     if summary.reasons:
-        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.reasons.items()))
+        reasons = ", ".join(
+            f"{reason} {count}" for reason, count in sorted(summary.reasons.items())
+        )
         lines.append(f"rejects by reason: {reasons}")
     return lines

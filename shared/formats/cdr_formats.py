@@ -1,46 +1,71 @@
-"""CDR format registry and auto-detection (see docs/formats.md for the rules)."""
+"""CDR format registry and auto-detection (see docs/formats.md for the rules).
+
+``--format auto`` parses the file's first line as CSV and asks each detector of
+:data:`DETECTORS` in order; the first that recognises it names the reader. The order matters:
+headers are tried before field counts (a header row has any number of fields), and FreeSWITCH's
+UUID check comes before Asterisk's timestamp positions.
+
+1. ``native``: a header naming ``call_id`` and only native columns;
+2. ``freeswitch``: a header naming ``uuid`` and another FreeSWITCH variable, or 15 fields with a
+   UUID at position 10 (the example template's ``uuid``);
+3. ``asterisk-csv``: 18 or 21 fields with start, answer, end timestamps at positions 9-11
+   (answer and end may be empty);
+4. ``asterisk-custom``: 19 fields with the timestamps at positions 8-10.
+"""
 
 from __future__ import annotations
 
+import csv
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import BinaryIO
-from zoneinfo import ZoneInfo
 
-from shared.domain.calls import Direction
 from shared.domain.errors import ValidationError
+from shared.formats.asterisk import (
+    looks_like_asterisk_csv,
+    looks_like_asterisk_custom,
+    read_asterisk_csv,
+    read_asterisk_custom,
+)
+from shared.formats.cdr_context import ReaderContext
+from shared.formats.freeswitch import looks_like_freeswitch, read_freeswitch
 from shared.formats.native_cdr import COLUMNS as NATIVE_COLUMNS
 from shared.formats.native_cdr import read_native
 from shared.formats.records import PhysicalLines, RowOutcome
 
-
-@dataclass(frozen=True, slots=True)
-class ReaderContext:
-    """What a reader needs beyond the bytes: whose file it is and how to read its times."""
-
-    tenant: str
-    zone: ZoneInfo
-    #: switch dialplan context → direction (SPEC 4: default out)
-    contexts: dict[str, Direction] = field(default_factory=dict)
-
+__all__ = [
+    "DETECTORS", "READERS", "Detector", "Reader", "ReaderContext", "UnknownFormat",
+    "detect_format", "open_records",
+]
 
 Reader = Callable[[PhysicalLines, ReaderContext], Iterator[RowOutcome]]
-Detector = Callable[[str], bool]
+#: takes the first line's CSV fields
+Detector = Callable[[list[str]], bool]
 
 
 def _read_native(lines: PhysicalLines, context: ReaderContext) -> Iterator[RowOutcome]:
     return read_native(lines, context.tenant, context.zone)
 
 
-def _looks_native(first_line: str) -> bool:
-    names = {name.strip().strip('"').lower().lstrip("\ufeff") for name in first_line.split(",")}
+def _looks_native(fields: list[str]) -> bool:
+    names = {name.strip().lower().lstrip("\ufeff") for name in fields}
     return "call_id" in names and names <= set(NATIVE_COLUMNS)
 
 
-#: name → reader; detection order is the order of DETECTORS
-READERS: dict[str, Reader] = {"native": _read_native}
-DETECTORS: list[tuple[str, Detector]] = [("native", _looks_native)]
+#: name → reader
+READERS: dict[str, Reader] = {
+    "native": _read_native,
+    "asterisk-csv": read_asterisk_csv,
+    "asterisk-custom": read_asterisk_custom,
+    "freeswitch": read_freeswitch,
+}
+#: detection order (see the module docstring for why this order)
+DETECTORS: list[tuple[str, Detector]] = [
+    ("native", _looks_native),
+    ("freeswitch", looks_like_freeswitch),
+    ("asterisk-csv", looks_like_asterisk_csv),
+    ("asterisk-custom", looks_like_asterisk_custom),
+]
 
 
 class UnknownFormat(ValidationError):
@@ -48,8 +73,9 @@ class UnknownFormat(ValidationError):
 
 
 def detect_format(first_line: str) -> str:
+    fields = next(csv.reader([first_line.rstrip("\r\n")]), [])
     for name, looks_like in DETECTORS:
-        if looks_like(first_line):
+        if looks_like(fields):
             return name
     raise UnknownFormat(
         "cannot tell the CDR format from the first line; pass --format "
@@ -69,6 +95,8 @@ def open_records(
         chunks = itertools.chain([first], iterator) if first else iterator
     reader = READERS.get(format_name)
     if reader is None:
-        raise UnknownFormat(f"unknown CDR format {format_name!r}; use one of auto, {', '.join(READERS)}")
+        raise UnknownFormat(
+            f"unknown CDR format {format_name!r}; use one of auto, {', '.join(READERS)}"
+        )
     lines = PhysicalLines(chunks)
     return format_name, lines, reader(lines, context)
