@@ -16,7 +16,7 @@ from tqdm import tqdm
 from shared.adapters.files import CsvRatedSink, CsvRejectSink, JsonLinesRatedSink, NullRatedSink
 from shared.cli.cards import compile_with_parents, load_cards
 from shared.cli.options import add_card_options, card_settings, numbering_plan
-from shared.domain.calls import Direction
+from shared.domain.calls import CallRecord, Direction
 from shared.domain.errors import ValidationError
 from shared.domain.summary import FileSummary
 from shared.formats.cdr_formats import READERS, ReaderContext, open_records
@@ -122,8 +122,12 @@ def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
 
 
 def _with_progress(
-    records: Iterator[RowOutcome], lines: PhysicalLines, size: int, mode: str, files: ExitStack
-) -> Iterator[RowOutcome]:
+    records: Iterator[RowOutcome | CallRecord],
+    lines: PhysicalLines,
+    size: int,
+    mode: str,
+    files: ExitStack,
+) -> Iterator[RowOutcome | CallRecord]:
     show = mode == "always" or (
         mode == "auto" and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
     )
@@ -133,7 +137,7 @@ def _with_progress(
         tqdm(total=size, unit="B", unit_scale=True, file=sys.stderr, desc="rating", leave=False)
     )
 
-    def counted() -> Iterator[RowOutcome]:
+    def counted() -> Iterator[RowOutcome | CallRecord]:
         done = 0
         for i, record in enumerate(records):
             if i % _PROGRESS_EVERY == 0:

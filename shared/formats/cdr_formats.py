@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
+from shared.domain.calls import CallRecord
 from shared.domain.errors import ValidationError
 from shared.formats.asterisk import (
     looks_like_asterisk_csv,
@@ -38,12 +39,16 @@ __all__ = [
     "detect_format", "open_records",
 ]
 
-Reader = Callable[[PhysicalLines, ReaderContext], Iterator[RowOutcome]]
+#: a reader yields one item per record: a RowOutcome, or a bare CallRecord to rate (which
+#: carries its own line number and text; the native reader's hot path)
+Reader = Callable[[PhysicalLines, ReaderContext], Iterator[RowOutcome | CallRecord]]
 #: takes the first line's CSV fields
 Detector = Callable[[list[str]], bool]
 
 
-def _read_native(lines: PhysicalLines, context: ReaderContext) -> Iterator[RowOutcome]:
+def _read_native(
+    lines: PhysicalLines, context: ReaderContext
+) -> Iterator[RowOutcome | CallRecord]:
     return read_native(lines, context.tenant, context.zone)
 
 
@@ -85,7 +90,7 @@ def detect_format(first_line: str) -> str:
 
 def open_records(
     stream: BinaryIO | Iterable[bytes], format_name: str, context: ReaderContext
-) -> tuple[str, PhysicalLines, Iterator[RowOutcome]]:
+) -> tuple[str, PhysicalLines, Iterator[RowOutcome | CallRecord]]:
     """Pick the reader (detecting it from the first line for ``auto``) and start it."""
     chunks: Iterable[bytes] = stream
     if format_name == "auto":
