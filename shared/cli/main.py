@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.cli import demo, explain_command, import_deck_command, rate_command
+from shared.cli import demo, explain_command, import_deck_command, local_command, rate_command
 from shared.domain.errors import BillingError
 
 EXIT_BAD_INPUT = 2
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     rate_command.register(commands)
     explain_command.register(commands)
     demo.register(commands)
+    local_command.register(commands)
     import_deck_command.register(commands)
     return parser
 

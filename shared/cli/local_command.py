@@ -1,0 +1,171 @@
+"""``billing local up`` / ``billing local down``: the embedded local stack (SPEC section 10).
+
+``up`` starts moto's server on 127.0.0.1, creates the resources of ``template.yaml`` in it,
+prints the endpoint and the resource names, writes them to ``.local-stack/state.json`` and
+runs until Ctrl-C or SIGTERM. ``down`` stops the stack that state file names, from another
+terminal or a script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.local.stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError
+
+DEFAULT_STATE_DIR = Path(".local-stack")
+STATE_FILE = "state.json"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "local", help="run the local stack (moto's server on 127.0.0.1, built from template.yaml)"
+    )
+    actions = parser.add_subparsers(dest="local_action", required=True, metavar="ACTION")
+
+    up = actions.add_parser("up", help="start the local stack and keep it running")
+    up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template")
+    _add_state_dir(up)
+    up.set_defaults(handler=run_up)
+
+    down = actions.add_parser("down", help="stop the local stack started by `billing local up`")
+    down.add_argument(
+        "--timeout", type=float, default=15.0, help="seconds to wait for it to stop (default 15)"
+    )
+    _add_state_dir(down)
+    down.set_defaults(handler=run_down)
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+        help="where state.json is kept (default .local-stack)",
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    state_path: Path = args.state_dir / STATE_FILE
+    running = _read_state(state_path)
+    if running is not None and _is_running(running):
+        raise LocalStackError(
+            f"a local stack is already running (pid {running['pid']}, {running['endpoint']}); "
+            "stop it with `billing local down`"
+        )
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(args.template, port=args.port)
+    try:
+        stack.start()
+        state = {"pid": os.getpid(), "started_at": time.time(), **stack.describe()}
+        _write_state(state_path, state)
+        _print_summary(stack, state_path)
+        while not stop.wait(0.5):
+            pass
+        print("stopping the local stack", flush=True)
+    finally:
+        stack.stop()
+        current = _read_state(state_path)
+        if current is not None and current.get("pid") == os.getpid():
+            state_path.unlink()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("local stack stopped", flush=True)
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    state_path: Path = args.state_dir / STATE_FILE
+    state = _read_state(state_path)
+    if state is None:
+        print(f"no local stack is running (no {state_path})")
+        return 0
+    if not _is_running(state):
+        state_path.unlink(missing_ok=True)
+        print(f"removed stale {state_path}: pid {state['pid']} no longer serves "
+              f"{state['endpoint']}")
+        return 0
+    os.kill(int(state["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    # `up` deletes its state file once the server is stopped and its port closed
+    while state_path.exists() and _pid_alive(int(state["pid"])):
+        if time.monotonic() > deadline:
+            raise LocalStackError(
+                f"the local stack (pid {state['pid']}) did not stop within {args.timeout:g}s"
+            )
+        time.sleep(0.1)
+    print(f"local stack at {state['endpoint']} stopped (pid {state['pid']})")
+    return 0
+
+
+def _print_summary(stack: LocalStack, state_path: Path) -> None:
+    print(f"local stack on {stack.endpoint_url} (region {stack.region}, "
+          f"account {stack.account_id}, stage {stack.parameters['Stage']})")
+    width = max(len(key) for key in stack.resources)
+    for logical_id, resource in sorted(stack.resources.items()):
+        print(f"  {logical_id:<{width}}  {resource.type:<22}  {resource.ref}")
+    print("not emulated (functions run in-process; IAM is not enforced): "
+          + ", ".join(sorted(stack.not_emulated)))
+    for note in stack.skipped:
+        print(f"  skipped: {note}")
+    print(f"state: {state_path}")
+    print("point an AWS SDK at it with: "
+          + " ".join(f"{key}={value}" for key, value in stack.aws_environment().items()))
+    print("running; Ctrl-C or `billing local down` stops it", flush=True)
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise LocalStackError(
+            f"{path}: unreadable local stack state ({error}); delete it"
+        ) from error
+    if not isinstance(state, dict) or not {"pid", "endpoint"} <= state.keys():
+        raise LocalStackError(f"{path}: not a local stack state file; delete it")
+    return state
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def _is_running(state: dict[str, Any]) -> bool:
+    """The recorded process is alive and its endpoint answers (so a reused pid is not hit)."""
+    if not _pid_alive(int(state["pid"])):
+        return False
+    address = urlsplit(str(state["endpoint"]))
+    try:
+        with socket.create_connection((address.hostname, address.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
