@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 from shared.domain.calls import CallRecord, RejectReason
+from shared.domain.checkpoint import FileCheckpoint
+from shared.domain.rating.card import RateCard
 from shared.domain.rating.engine import Rating
+from shared.domain.tenants import TenantSettings
+from shared.domain.usage import ChunkCommit, StoredCall
 
 
 class RatedSink(Protocol):
@@ -22,3 +27,75 @@ class RejectSink(Protocol):
 
 class Clock(Protocol):
     def now_ms(self) -> int: ...
+
+
+# -- the S3 → ledger pipeline (rate_call) ----------------------------------------------------
+
+
+class CdrObjects(Protocol):
+    """CDR files in the bucket, read by byte range so memory never holds a whole file."""
+
+    def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the object (fewer at its end)."""
+        ...
+
+
+class OutputStore(Protocol):
+    """Rejects and per-file summaries, written outside the ``tenants/`` prefix."""
+
+    def put_text(self, bucket: str, key: str, text: str) -> None: ...
+
+
+class TenantDirectory(Protocol):
+    def get(self, tenant: str) -> TenantSettings | None: ...
+
+
+class CardStore(Protocol):
+    def get(self, name: str) -> RateCard | None: ...
+
+
+class EventPublisher(Protocol):
+    def low_balance(self, tenant: str, balance: Decimal, threshold: Decimal, currency: str) -> None:
+        ...
+
+
+class CommitRefused(Exception):
+    """The chunk commit lost a race (lease taken over, or the checkpoint moved on): nothing
+    was written; the caller re-reads the checkpoint and carries on from there."""
+
+
+class UsageStore(Protocol):
+    """Rated calls, ledger, balances, breakouts and file checkpoints (DynamoDB in AWS)."""
+
+    def checkpoint(self, file_id: str) -> FileCheckpoint | None: ...
+
+    def start_file(self, checkpoint: FileCheckpoint) -> FileCheckpoint:
+        """Create the checkpoint unless it exists; return the stored one either way."""
+        ...
+
+    def acquire_lease(self, tenant: str, owner: str, now_ms: int, ttl_ms: int) -> bool: ...
+
+    def stored_calls(self, tenant: str, call_ids: list[str]) -> dict[str, StoredCall]: ...
+
+    def committed(self, tenant: str, chunks: set[str]) -> set[str]:
+        """Which of these chunk ids have a ledger entry."""
+        ...
+
+    def put_calls(
+        self, tenant: str, calls: list[tuple[CallRecord, Rating, str]], chunk: str,
+        expires_at: int,
+    ) -> None:
+        """Idempotent puts of (call, rating, content hash), each ``charged_by`` = chunk."""
+        ...
+
+    def commit(self, commit: ChunkCommit, owner: str) -> Decimal:
+        """Ledger entry + balance + checkpoint + lease release, atomically; the balance
+        after. Raises CommitRefused when the lease or the checkpoint says otherwise."""
+        ...
+
+    def apply_breakouts(self, tenant: str, file_id: str) -> int:
+        """Apply the breakout deltas of this file's committed chunks not yet applied
+        (idempotent per chunk); the number of chunks applied."""
+        ...
+
+    def balance(self, tenant: str) -> Decimal: ...

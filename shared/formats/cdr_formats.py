@@ -29,14 +29,14 @@ from shared.formats.asterisk import (
     read_asterisk_custom,
 )
 from shared.formats.cdr_context import ReaderContext
-from shared.formats.freeswitch import looks_like_freeswitch, read_freeswitch
+from shared.formats.freeswitch import is_header, looks_like_freeswitch, read_freeswitch
 from shared.formats.native_cdr import COLUMNS as NATIVE_COLUMNS
 from shared.formats.native_cdr import read_native
 from shared.formats.records import PhysicalLines, RowOutcome
 
 __all__ = [
     "DETECTORS", "READERS", "Detector", "Reader", "ReaderContext", "UnknownFormat",
-    "detect_format", "open_records",
+    "detect_format", "open_records", "starts_with_header",
 ]
 
 #: a reader yields one item per record: a RowOutcome, or a bare CallRecord to rate (which
@@ -88,8 +88,21 @@ def detect_format(first_line: str) -> str:
     )
 
 
+def starts_with_header(format_name: str, first_line: str) -> bool:
+    """Whether a file of this format opens with a header row (which a resumed chunk of the
+    file must be given again, since it starts mid-file)."""
+    if format_name == "native":
+        return True
+    if format_name == "freeswitch":
+        return is_header(next(csv.reader([first_line.rstrip("\r\n")]), []))
+    return False
+
+
 def open_records(
-    stream: BinaryIO | Iterable[bytes], format_name: str, context: ReaderContext
+    stream: BinaryIO | Iterable[bytes],
+    format_name: str,
+    context: ReaderContext,
+    first_line: int = 1,
 ) -> tuple[str, PhysicalLines, Iterator[RowOutcome | CallRecord]]:
     """Pick the reader (detecting it from the first line for ``auto``) and start it."""
     chunks: Iterable[bytes] = stream
@@ -103,5 +116,5 @@ def open_records(
         raise UnknownFormat(
             f"unknown CDR format {format_name!r}; use one of auto, {', '.join(READERS)}"
         )
-    lines = PhysicalLines(chunks)
+    lines = PhysicalLines(chunks, first_line=first_line)
     return format_name, lines, reader(lines, context)

@@ -67,12 +67,12 @@ def _parse_fallback(text: str, field: str) -> datetime:
 
 def parse_seconds_ms(text: str, field: str) -> int | None:
     """Decimal seconds → whole milliseconds, rounded up (SPEC 3.1); None when empty."""
-    if text.isdigit():
+    if text.isdecimal():
         return int(text) * 1000
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isdecimal():
         return int(text) * 1000
     try:
         value = Decimal(text)

@@ -63,10 +63,14 @@ class PhysicalLines:
     unchanged) and flagged per record, so one bad byte rejects one row only.
     """
 
-    def __init__(self, stream: BinaryIO | Iterable[bytes], encoding: str = "utf-8") -> None:
+    def __init__(
+        self, stream: BinaryIO | Iterable[bytes], encoding: str = "utf-8", first_line: int = 1
+    ) -> None:
         self._stream = stream
         self._encoding = encoding
-        self.line_no = 0  # physical lines of the records taken so far
+        #: physical number of the stream's first line (a resumed chunk starts mid-file)
+        self.first_line = first_line
+        self.line_no = first_line - 1  # physical lines of the records taken so far
         self.bytes_read = 0
         self._current: tuple[int, list[str]] = (1, [])  # (number of its first line, lines)
         self._previous: tuple[int, list[str]] = (1, [])
@@ -147,7 +151,7 @@ def csv_records(lines: PhysicalLines) -> Iterator[tuple[int, str, list[str] | No
     goes on with the next.
     """
     source = iter(lines)
-    line_no = 0
+    line_no = lines.first_line - 1
     for line in source:
         line_no += 1
         text = line.rstrip("\r\n")

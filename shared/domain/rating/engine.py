@@ -159,7 +159,7 @@ def _rate_voice(
             f"0..{limits.max_talk_ms // 1000} s",
         )
     if not call.answered or talk_ms == 0:
-        return Rating(CallStatus.UNANSWERED, card.currency, card.name)
+        return _unanswered(call, card, plan)
     answer_ms = call.answer_ms
     if answer_ms is None:
         raise RatingRejected(RejectReason.MALFORMED, "answered call without an answer time")
@@ -177,6 +177,24 @@ def _rate_voice(
         )
     matched, group, anchor, _segment_end = found
     return _price_voice(call, matched, anchor, group, digits, explain=explain, flag=None)
+
+
+def _unanswered(call: CallRecord, card: CompiledCard, plan: NumberingPlan) -> Rating:
+    """Cost 0, but labelled with the destination dialled, so breakouts count the attempt
+    (and ASR) where it was made."""
+    when = call.start_ms if call.start_ms is not None else call.answer_ms
+    kind, digits = classify(call.callee, plan)
+    if when is None or kind is not NumberKind.E164:
+        label = {NumberKind.EMERGENCY: "Emergency", NumberKind.EXTENSION: "On-net"}.get(kind, "")
+        return Rating(CallStatus.UNANSWERED, card.currency, card.name, destination=label)
+    found = _select(card, call, digits, when)
+    if found is None:
+        return Rating(CallStatus.UNANSWERED, card.currency, card.name)
+    matched, _group, anchor, _end = found
+    return Rating(
+        CallStatus.UNANSWERED, matched.currency, matched.name, prefix=anchor.rate.prefix,
+        destination=anchor.rate.destination, band=anchor.rate.band,
+    )
 
 
 def _rate_special(

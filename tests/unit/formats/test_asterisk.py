@@ -254,7 +254,8 @@ def test_deck_prefixes_price_the_billed_leg() -> None:
         "C": ("49150", Decimal("0.0560")),
         # 4930123456: 49; 61 s → 2 min × 0.0121
         "D": ("49", Decimal("0.0242")),
-        "E": ("", Decimal("0")),
+        # unanswered: cost 0, labelled with its dialled prefix for breakouts (ASR)
+        "E": ("49150", Decimal("0")),
     }
     # 0.3140 + 0.0654 + 0.0560 + 0.0242
     assert outcome.summary.total_cost == Decimal("0.4596")

@@ -135,8 +135,9 @@ def test_deck_prefixes_price_each_call() -> None:
         "3": ("49150", Decimal("0.0467")),
         "4": ("", Decimal("0.0057")),
         "5": ("49", Decimal("0.0061")),
-        "6": ("", Decimal("0")),
-        "7": ("", Decimal("0")),
+        # unanswered: cost 0, labelled with the dialled 0049... → 49 for breakouts (ASR)
+        "6": ("49", Decimal("0")),
+        "7": ("49", Decimal("0")),
     }
     assert outcome.summary.total_cost == Decimal("0.3526")
     assert outcome.by_id(uid(4))[0].direction is Direction.IN

@@ -1,0 +1,392 @@
+"""Use case: rate one CDR file dropped in S3 into the tenant's ledger, exactly once.
+
+The file is read in byte-range chunks cut at line ends (a 1,000,000-row file never sits in
+memory). Each chunk is rated in memory, then charged through the exactly-once protocol of
+``shared.domain.usage``: classify against stored calls under the tenant's lease, put the new
+calls, commit ledger + balance + checkpoint in one small transaction. A crash or a timeout at
+any point resumes from the last committed chunk with the same results as a clean run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from shared.domain.calls import CallRecord, CallStatus, RejectReason
+from shared.domain.checkpoint import REASON_PREFIX, FileCheckpoint
+from shared.domain.errors import BillingError
+from shared.domain.rating.compiled import CompiledCard
+from shared.domain.rating.engine import Rating, RatingLimits
+from shared.domain.summary import FileSummary
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.domain.usage import (
+    ChunkCommit,
+    Verdict,
+    breakouts_of,
+    chunk_id,
+    classify,
+    content_hash,
+    crosses_below,
+    file_identity,
+)
+from shared.formats.cdr_formats import ReaderContext, detect_format, open_records, starts_with_header
+from shared.formats.records import as_outcome
+from shared.ports import (
+    CardStore,
+    CdrObjects,
+    CommitRefused,
+    EventPublisher,
+    OutputStore,
+    TenantDirectory,
+    UsageStore,
+)
+from shared.services.rate_file import CallIdSet, RatingJob, rate_records
+
+TENANT_PREFIX = "tenants/"
+REJECTS_PREFIX = "rejects/"
+RESULTS_PREFIX = "results/"
+DAY_MS = 86_400_000
+_HEAD_BYTES = 64 * 1024  # enough for any header line worth reading
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    chunk_bytes: int = 1 << 20  # about 7,000 native CDR rows
+    max_line_bytes: int = 1 << 20  # a longer "line" is rejected, never read whole
+    lease_ms: int = 60_000
+    lease_wait_ms: int = 120_000  # give up (and let SQS retry) after this
+    retention_days: int = 400  # rated calls expire after this (DynamoDB TTL)
+    safety_ms: int = 30_000  # stop starting chunks this close to the Lambda deadline
+
+
+@dataclass(frozen=True, slots=True)
+class CdrFile:
+    bucket: str
+    key: str
+    version: str  # object version id, else its ETag: a new upload is a new file
+    size: int
+
+
+@dataclass(slots=True)
+class IngestResult:
+    file_id: str
+    tenant: str
+    status: str  # "done", "skipped" (already done), "incomplete" (deadline), "rejected"
+    summary: FileSummary
+    chunks: int = 0
+    balance: Decimal | None = None
+    detail: str = ""
+
+
+class TenantNotFound(BillingError):
+    pass
+
+
+class LeaseUnavailable(BillingError):
+    """Another file of the tenant held the lease for too long; SQS will retry this one."""
+
+
+@dataclass(slots=True)
+class IngestDeps:
+    objects: CdrObjects
+    outputs: OutputStore
+    tenants: TenantDirectory
+    cards: Callable[[TenantSettings], CompiledCard]  # cached per container by the caller
+    store: UsageStore
+    events: EventPublisher
+    now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    sleep: Callable[[float], None] = time.sleep
+
+
+def tenant_of(key: str) -> str | None:
+    """``tenants/<tenant>/...`` → tenant; anything else is not a CDR drop."""
+    if not key.startswith(TENANT_PREFIX):
+        return None
+    tenant, _, rest = key[len(TENANT_PREFIX) :].partition("/")
+    return tenant if tenant and rest else None
+
+
+def ingest_file(
+    file: CdrFile,
+    deps: IngestDeps,
+    options: IngestOptions = IngestOptions(),  # noqa: B008 - frozen
+    deadline_ms: int | None = None,
+) -> IngestResult:
+    """Rate ``file`` into the ledger; resumable and idempotent (see module docstring)."""
+    tenant = tenant_of(file.key)
+    file_id = file_identity(file.bucket, file.key, file.version)
+    if tenant is None:
+        raise BillingError(f"{file.key}: not under {TENANT_PREFIX}<tenant>/")
+    settings = deps.tenants.get(tenant)
+    if settings is None:
+        return _reject_whole_file(file, file_id, tenant, deps)
+    card = deps.cards(settings)
+    checkpoint = deps.store.checkpoint(file_id)
+    if checkpoint is None:
+        head = deps.objects.read_range(file.bucket, file.key, 0, min(file.size, _HEAD_BYTES))
+        checkpoint = deps.store.start_file(
+            _detect(FileCheckpoint(file_id, tenant, file.bucket, file.key,
+                                   currency=card.currency), head)
+        )
+    if checkpoint.done:
+        # finish what a crash after the last commit may have left: both steps are idempotent
+        deps.store.apply_breakouts(tenant, file_id)
+        _write_summary(file, file_id, tenant, _summary_of(checkpoint), deps)
+        return IngestResult(file_id, tenant, "skipped", _summary_of(checkpoint))
+    job = RatingJob(card=card, plan=settings.numbering.plan(), tenant=tenant,
+                    now_ms=deps.now_ms(), limits=RatingLimits())
+    seen = CallIdSet()
+    owner = f"{file_id}:{uuid.uuid4().hex[:8]}"
+    chunks = 0
+    balance: Decimal | None = None
+    while not checkpoint.done:
+        if deadline_ms is not None and deps.now_ms() > deadline_ms - options.safety_ms:
+            return IngestResult(file_id, tenant, "incomplete", _summary_of(checkpoint), chunks)
+        data, next_offset, last = _read_chunk(deps.objects, file, checkpoint.next_offset, options)
+        try:
+            balance = _charge_chunk(
+                data, next_offset, last, checkpoint, settings, job, seen, owner, deps, options
+            )
+        except CommitRefused:
+            refreshed = deps.store.checkpoint(file_id)
+            assert refreshed is not None
+            checkpoint, seen = refreshed, CallIdSet()  # someone else moved it: go on from there
+            continue
+        chunks += 1
+        refreshed = deps.store.checkpoint(file_id)
+        assert refreshed is not None
+        checkpoint = refreshed
+    deps.store.apply_breakouts(tenant, file_id)
+    summary = _summary_of(checkpoint)
+    _write_summary(file, file_id, tenant, summary, deps)
+    return IngestResult(file_id, tenant, "done", summary, chunks, balance)
+
+
+def _detect(checkpoint: FileCheckpoint, data: bytes) -> FileCheckpoint:
+    """Name the file's format and keep its header line for later chunks."""
+    first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    try:
+        name = detect_format(first) if first.strip() else "native"
+    except BillingError:
+        name = "native"  # its rows will be rejected one by one, with reasons
+    checkpoint.format = name
+    checkpoint.header = first.rstrip("\r") if starts_with_header(name, first) else ""
+    return checkpoint
+
+
+def _read_chunk(
+    objects: CdrObjects, file: CdrFile, offset: int, options: IngestOptions
+) -> tuple[bytes, int, bool]:
+    """Bytes from ``offset`` to the last line end within ``chunk_bytes`` (or EOF)."""
+    end = min(file.size, offset + options.chunk_bytes)
+    data = objects.read_range(file.bucket, file.key, offset, end)
+    if end >= file.size:
+        return data, offset + len(data), True
+    cut = data.rfind(b"\n") + 1
+    while cut == 0:  # one line longer than a chunk: read on, up to max_line_bytes
+        if len(data) >= options.max_line_bytes or end >= file.size:
+            cut = len(data)  # the reader will reject this fragment as malformed
+            break
+        more_end = min(file.size, end + options.chunk_bytes)
+        data += objects.read_range(file.bucket, file.key, end, more_end)
+        end = more_end
+        cut = data.rfind(b"\n") + 1
+        if end >= file.size and cut == 0:
+            return data, offset + len(data), True
+    return data[:cut], offset + cut, offset + cut >= file.size
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.rated: list[tuple[CallRecord, Rating]] = []
+        self.rejects: list[tuple[int, str, RejectReason, str]] = []
+
+    def write(self, *args: object) -> None:  # both sink shapes: (call, rating) and rejects
+        if len(args) == 2:
+            self.rated.append(args)  # type: ignore[arg-type]
+        else:
+            self.rejects.append(args)  # type: ignore[arg-type]
+
+
+def _charge_chunk(
+    data: bytes,
+    next_offset: int,
+    last: bool,
+    checkpoint: FileCheckpoint,
+    settings: TenantSettings,
+    job: RatingJob,
+    seen: CallIdSet,
+    owner: str,
+    deps: IngestDeps,
+    options: IngestOptions,
+) -> Decimal:
+    """Rate one chunk in memory, then charge it exactly once. Returns the balance after."""
+    tenant, store = checkpoint.tenant, deps.store
+    this_chunk = chunk_id(checkpoint.file_id, checkpoint.next_chunk)
+    payload = data
+    first_line = checkpoint.next_line
+    if checkpoint.next_chunk > 0 and checkpoint.header:
+        payload = checkpoint.header.encode("utf-8", "surrogateescape") + b"\n" + data
+        first_line -= 1  # the re-read header takes the number before the chunk's first line
+    context = ReaderContext(tenant=tenant, zone=job.card.zone, contexts=settings.contexts,
+                            plan=job.plan)
+    _name, _lines, records = open_records(
+        io.BytesIO(payload), checkpoint.format or "native", context, first_line
+    )
+    collected = _Collect()
+    try:
+        summary = rate_records(
+            (as_outcome(record) for record in records), job, collected, collected, seen
+        )
+    except ValueError as unreadable:  # a header or layout the reader refuses: every row says so
+        collected = _Collect()
+        summary = _reject_lines(data, checkpoint.next_line, str(unreadable), job, collected)
+    _acquire(store, tenant, owner, deps, options)
+    ids = [call.call_id for call, _rating in collected.rated]
+    stored = store.stored_calls(tenant, ids)
+    committed = store.committed(tenant, {found.charged_by for found in stored.values()})
+    charged: list[tuple[CallRecord, Rating, str]] = []
+    for call, rating in collected.rated:
+        content = content_hash(call.fingerprint)
+        verdict = classify(content, stored.get(call.call_id), this_chunk, committed)
+        if verdict is Verdict.NEW:
+            charged.append((call, rating, content))
+            continue
+        _uncount(summary, rating)
+        if verdict is Verdict.DUPLICATE:
+            summary.duplicates += 1
+        else:
+            detail = f"call id {call.call_id!r} was charged before with different content"
+            collected.rejects.append((call.line_no, call.raw, RejectReason.CONFLICT, detail))
+            summary.rejected += 1
+            summary.reasons[RejectReason.CONFLICT] += 1
+    expires = (deps.now_ms() + options.retention_days * DAY_MS) // 1000
+    store.put_calls(tenant, charged, this_chunk, expires)
+    if collected.rejects:
+        deps.outputs.put_text(
+            checkpoint.bucket,
+            f"{REJECTS_PREFIX}{tenant}/{checkpoint.file_id}/chunk-{checkpoint.next_chunk:06d}.csv",
+            _rejects_csv(collected.rejects),
+        )
+    total = sum((rating.cost for _call, rating, _content in charged), Decimal(0))
+    commit = ChunkCommit(
+        tenant=tenant,
+        file_id=checkpoint.file_id,
+        chunk_no=checkpoint.next_chunk,
+        next_offset=next_offset,
+        amount=-total,
+        currency=job.card.currency,
+        calls=len(charged),
+        counts={
+            "rated": summary.rated, "unanswered": summary.unanswered,
+            "rejected": summary.rejected, "duplicates": summary.duplicates,
+            "merged": summary.merged,
+            **{f"{REASON_PREFIX}{reason}": count for reason, count in summary.reasons.items()},
+        },
+        breakouts=breakouts_of((call, rating) for call, rating, _content in charged),
+        last=last,
+        next_line=_next_line(checkpoint, data),
+    )
+    before = store.balance(tenant)
+    after = store.commit(commit, owner)
+    if settings.mode is BillingMode.PREPAID and crosses_below(
+        before, after, settings.low_balance_threshold
+    ):
+        deps.events.low_balance(tenant, after, settings.low_balance_threshold, job.card.currency)
+    return after
+
+
+def _reject_lines(
+    data: bytes, first_line: int, detail: str, job: RatingJob, collected: _Collect
+) -> FileSummary:
+    """Every non-blank line of an unreadable chunk becomes a malformed reject."""
+    summary = FileSummary(job.card.currency)
+    for number, raw in enumerate(data.split(b"\n"), start=first_line):
+        text = raw.decode("utf-8", "surrogateescape").rstrip("\r")
+        if text.strip():
+            collected.rejects.append((number, text, RejectReason.MALFORMED, detail))
+            summary.count(CallStatus.REJECTED, RejectReason.MALFORMED)
+    return summary
+
+
+def _next_line(checkpoint: FileCheckpoint, data: bytes) -> int:
+    return checkpoint.next_line + data.count(b"\n")
+
+
+def _uncount(summary: FileSummary, rating: Rating) -> None:
+    """Take a call out of the bucket rating put it in (the store found it charged)."""
+    if rating.status is CallStatus.RATED:
+        summary.rated -= 1
+        summary.total_cost -= rating.cost
+    else:
+        summary.unanswered -= 1
+
+
+def _acquire(
+    store: UsageStore, tenant: str, owner: str, deps: IngestDeps, options: IngestOptions
+) -> None:
+    waited = 0.0
+    pause = 0.05
+    while not store.acquire_lease(tenant, owner, deps.now_ms(), options.lease_ms):
+        if waited * 1000 >= options.lease_wait_ms:
+            raise LeaseUnavailable(f"tenant {tenant}: another file holds the rating lease")
+        deps.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 2.0)
+
+
+def _rejects_csv(rejects: list[tuple[int, str, RejectReason, str]]) -> str:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("line", "reason", "detail", "original"))
+    for line_no, raw, reason, detail in sorted(rejects, key=lambda item: item[0]):
+        writer.writerow((line_no, str(reason), detail, raw))
+    return out.getvalue()
+
+
+def _summary_of(checkpoint: FileCheckpoint) -> FileSummary:
+    counts = checkpoint.counts
+    summary = FileSummary(
+        checkpoint.currency,
+        counts.get("rated", 0),
+        counts.get("unanswered", 0),
+        counts.get("rejected", 0),
+        counts.get("duplicates", 0),
+        counts.get("merged", 0),
+        checkpoint.total_cost,
+    )
+    for name, count in counts.items():
+        if name.startswith(REASON_PREFIX) and count:
+            summary.reasons[name[len(REASON_PREFIX) :]] = count
+    return summary
+
+
+def _write_summary(
+    file: CdrFile, file_id: str, tenant: str, summary: FileSummary, deps: IngestDeps
+) -> None:
+    document = {"file_id": file_id, "tenant": tenant, "bucket": file.bucket, "key": file.key,
+                **summary.as_dict()}
+    deps.outputs.put_text(
+        file.bucket, f"{RESULTS_PREFIX}{tenant}/{file_id}.json", json.dumps(document, indent=1)
+    )
+
+
+def _reject_whole_file(file: CdrFile, file_id: str, tenant: str, deps: IngestDeps) -> IngestResult:
+    """No such tenant: nothing is charged; the file's summary says why."""
+    summary = FileSummary("")
+    detail = f"tenant {tenant!r} is not configured"
+    deps.outputs.put_text(
+        file.bucket,
+        f"{RESULTS_PREFIX}{tenant}/{file_id}.json",
+        json.dumps({"file_id": file_id, "tenant": tenant, "key": file.key,
+                    "status": "rejected", "reason": str(RejectReason.UNKNOWN_TENANT),
+                    "detail": detail}),
+    )
+    return IngestResult(file_id, tenant, "rejected", summary, detail=detail)
