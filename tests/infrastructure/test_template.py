@@ -157,7 +157,7 @@ def test_only_the_cdr_bucket_may_send_to_the_cdr_queue(template: dict[str, Any])
     assert "CdrQueuePolicy" in as_list(resources["CdrBucket"]["DependsOn"])
 
 
-def test_rate_call_may_only_touch_its_queue_and_the_tenant_prefix(
+def test_rate_call_may_only_touch_its_queue_the_tenant_prefix_and_its_outputs(
     template: dict[str, Any],
 ) -> None:
     # SAM's generated role for an SQS source would grant sqs:DeleteMessage on every queue.
@@ -184,6 +184,11 @@ def test_rate_call_may_only_touch_its_queue_and_the_tenant_prefix(
         "sqs:ChangeMessageVisibility": queue,
         "sqs:GetQueueAttributes": queue,
         "s3:GetObject": {"Fn::Sub": "${CdrBucket.Arn}/tenants/*"},
+        # rejects and summaries, outside tenants/ so they never trigger rating again
+        "s3:PutObject": [
+            {"Fn::Sub": "${CdrBucket.Arn}/rejects/*"},
+            {"Fn::Sub": "${CdrBucket.Arn}/results/*"},
+        ],
     }
     # logs and X-Ray only otherwise (X-Ray's write actions support no resource names)
     managed = {arn["Fn::Sub"].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}

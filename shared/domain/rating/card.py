@@ -201,7 +201,10 @@ class _CardDoc(BaseModel):
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
+    errors = error.errors()
+    # An unknown field first: a misspelt required field ("curency") is also reported as
+    # missing, and only the unknown name shows the user what they typed wrong.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
         return f"unknown field '{where}'"

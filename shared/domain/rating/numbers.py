@@ -80,6 +80,11 @@ def classify(dialled: str, plan: NumberingPlan) -> tuple[NumberKind, str]:
                 break
         else:
             if plan.trunk_prefix and digits.startswith(plan.trunk_prefix):
+                if not plan.country_code:
+                    # A national number of a tenant whose country is not configured: without
+                    # the country code it would be rated by whatever prefix its area code
+                    # happens to match (020… as Egypt), so it is not dialable, not guessed.
+                    return NumberKind.INVALID, number
                 digits = plan.country_code + digits[len(plan.trunk_prefix) :]
     if not digits.isdigit() or not digits.isascii():
         return NumberKind.INVALID, number
