@@ -2,5 +2,117 @@
 
 It is the only module besides the adapters, the CLI and the local stack that may construct
 boto3 or Stripe clients (the import-linter contracts in ``pyproject.toml`` enforce that).
-Wiring arrives with the first adapter; until then there is nothing to compose.
+Clients honour ``AWS_ENDPOINT_URL``, which is how the local stack points them at moto.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from shared.adapters.dynamodb import (
+    DynamoCardStore,
+    DynamoTenantDirectory,
+    DynamoUsageStore,
+    UsageTables,
+)
+from shared.adapters.events import EventBridgePublisher
+from shared.adapters.s3 import S3CdrObjects
+from shared.config import RateCallSettings
+from shared.domain.errors import BillingError
+from shared.domain.rating.compiled import CompiledCard, compile_card
+from shared.domain.tenants import TenantSettings
+from shared.services.ingest import IngestDeps, IngestOptions
+
+
+class CardMissing(BillingError):
+    pass
+
+
+def compiled_cards(cards: DynamoCardStore) -> Callable[[TenantSettings], CompiledCard]:
+    """Per-container cache of compiled cards, keyed by card version and rating zone; the
+    parent chain is resolved from the same store."""
+    cache: dict[tuple[str, str, str | None], CompiledCard] = {}
+
+    def compiled(settings: TenantSettings) -> CompiledCard:
+        return _compile(settings.card, settings.timezone, set())
+
+    def _compile(name: str, zone: str | None, seen: set[str]) -> CompiledCard:
+        version = cards.version(name)
+        if version is None:
+            raise CardMissing(f"rate card {name!r} is not loaded")
+        key = (name, version, zone)
+        found = cache.get(key)
+        if found is None:
+            card = cards.get(name)
+            if card is None:
+                raise CardMissing(f"rate card {name!r} is not loaded")
+            if card.parent in seen | {name}:
+                raise CardMissing(f"rate card {name!r}: parent chain loops")
+            parent = _compile(card.parent, zone, seen | {name}) if card.parent else None
+            found = compile_card(card, zone, parent=parent)
+            cache[key] = found
+        return found
+
+    return compiled
+
+
+def ingest_options(settings: RateCallSettings) -> IngestOptions:
+    return IngestOptions(
+        chunk_bytes=settings.chunk_bytes,
+        lease_ms=settings.lease_ms,
+        retention_days=settings.rated_call_retention_days,
+    )
+
+
+@lru_cache(maxsize=1)
+def rate_call_deps() -> IngestDeps:
+    """Built once per Lambda container (module-level caches survive warm invocations)."""
+    settings = RateCallSettings()  # read from the environment
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb")
+    s3 = session.client("s3")
+    tables = UsageTables(
+        rated_calls=settings.rated_calls_table,
+        ledger=settings.ledger_table,
+        balances=settings.balances_table,
+        breakouts=settings.breakouts_table,
+        files=settings.files_table,
+    )
+    objects = S3CdrObjects(s3)
+    tenants = DynamoTenantDirectory(dynamodb, settings.tenants_table)
+    cards = compiled_cards(DynamoCardStore(dynamodb, settings.rate_cards_table))
+
+    def rating_zone(tenant: str) -> str | None:
+        """Billing periods follow the tenant's zone, else its card's (SPEC 5)."""
+        found = tenants.get(tenant)
+        return None if found is None else (found.timezone or cards(found).zone.key)
+
+    return IngestDeps(
+        objects=objects,
+        outputs=objects,
+        tenants=tenants,
+        cards=cards,
+        store=DynamoUsageStore(dynamodb, tables, zone_of=rating_zone),
+        events=EventBridgePublisher(session.client("events"), settings.event_bus_name),
+    )
+
+
+def rate_call_settings() -> RateCallSettings:
+    return RateCallSettings()
+
+
+def clients_for_local(environment: dict[str, str]) -> dict[str, Any]:  # pragma: no cover
+    session = boto3.session.Session(
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        region_name=environment["AWS_DEFAULT_REGION"],
+    )
+    endpoint = environment["AWS_ENDPOINT_URL"]
+    return {
+        name: session.client(name, endpoint_url=endpoint)
+        for name in ("dynamodb", "s3", "sqs", "events")
+    }

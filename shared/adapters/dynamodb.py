@@ -59,6 +59,8 @@ BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
 BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit per request
 CARD_CHUNK_BYTES = 300 * 1024  # gzip'd card bytes per item, well under the 400 KB item limit
 _RETRIES = 8  # unprocessed batch items: give up (Throttled) after this many rounds
+#: chunk ids one breakout update may guard (a condition expression holds at most 4 KB)
+_CHUNKS_PER_BREAKOUT_UPDATE = 40
 _UTC = "UTC"
 
 _SERIALIZER = TypeSerializer()
@@ -88,10 +90,15 @@ class NotFound(StoreError):
     """The table does not exist: a configuration error (wrong table name or region)."""
 
 
-_THROTTLING = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "ThrottlingError", "ProvisionedThroughputExceeded",
-})
+_THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    }
+)
 #: cancellation reasons that mean "another writer got there first", not a broken request
 _LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
@@ -414,21 +421,23 @@ class DynamoUsageStore:
         keys = [_item({"call_key": prefix + call_id}) for call_id in dict.fromkeys(call_ids)]
         found: dict[str, StoredCall] = {}
         for item in self._batch_get(
-            self.tables.rated_calls, keys,
+            self.tables.rated_calls,
+            keys,
             projection="#call_key, #content, #charged_by",
             names=_names("call_key", "content", "charged_by"),
         ):
             values = _plain(item)
-            call_id = str(values["call_key"])[len(prefix):]
+            call_id = str(values["call_key"])[len(prefix) :]
             found[call_id] = StoredCall(str(values["content"]), str(values["charged_by"]))
         return found
 
     def committed(self, tenant: str, chunks: set[str]) -> set[str]:
-        keys = [_item({"tenant": tenant, "entry_id": usage_entry_id(chunk)})
-                for chunk in sorted(chunks)]
+        keys = [
+            _item({"tenant": tenant, "entry_id": usage_entry_id(chunk)}) for chunk in sorted(chunks)
+        ]
         prefix = f"{LEDGER_USAGE}#"
         return {
-            str(_plain(item)["entry_id"])[len(prefix):]
+            str(_plain(item)["entry_id"])[len(prefix) :]
             for item in self._batch_get(
                 self.tables.ledger, keys, projection="#entry_id", names=_names("entry_id")
             )
@@ -439,12 +448,14 @@ class DynamoUsageStore:
     ) -> Iterator[dict[str, Any]]:
         """Consistent BatchGetItem in pages of 100 keys, unprocessed keys retried."""
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            request: dict[str, Any] = {table: {
-                "Keys": keys[start : start + BATCH_GET_KEYS],
-                "ConsistentRead": True,
-                "ProjectionExpression": projection,
-                "ExpressionAttributeNames": names,
-            }}
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": keys[start : start + BATCH_GET_KEYS],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": projection,
+                    "ExpressionAttributeNames": names,
+                }
+            }
             for attempt in range(_RETRIES + 1):
                 with _errors(f"BatchGetItem {table}"):
                     response = self.client.batch_get_item(RequestItems=request)
@@ -453,23 +464,32 @@ class DynamoUsageStore:
                 if not request:
                     break
                 if attempt == _RETRIES:
-                    raise Throttled(f"DynamoDB BatchGetItem {table}: keys still unprocessed "
-                                    f"after {_RETRIES} retries")
+                    raise Throttled(
+                        f"DynamoDB BatchGetItem {table}: keys still unprocessed "
+                        f"after {_RETRIES} retries"
+                    )
                 _sleep_backoff(attempt, self._sleep)
 
     # -- writes ------------------------------------------------------------------------------
 
     def put_calls(
-        self, tenant: str, calls: list[tuple[CallRecord, Rating, str]], chunk: str,
+        self,
+        tenant: str,
+        calls: list[tuple[CallRecord, Rating, str]],
+        chunk: str,
         expires_at: int,
     ) -> None:
         # one item per call id (BatchWriteItem refuses two puts of one key): the last wins
         unique = {call.call_id: (call, rating, content) for call, rating, content in calls}
         zone = self._zone(tenant)
         items = [
-            {"PutRequest": {"Item": _item(
-                _rated_call_values(tenant, call, rating, content, chunk, expires_at, zone)
-            )}}
+            {
+                "PutRequest": {
+                    "Item": _item(
+                        _rated_call_values(tenant, call, rating, content, chunk, expires_at, zone)
+                    )
+                }
+            }
             for call, rating, content in unique.values()
         ]
         for start in range(0, len(items), BATCH_WRITE_ITEMS):
@@ -484,8 +504,10 @@ class DynamoUsageStore:
             if not pending:
                 return
             if attempt == _RETRIES:
-                raise Throttled(f"DynamoDB BatchWriteItem {table}: items still unprocessed "
-                                f"after {_RETRIES} retries")
+                raise Throttled(
+                    f"DynamoDB BatchWriteItem {table}: items still unprocessed "
+                    f"after {_RETRIES} retries"
+                )
             _sleep_backoff(attempt, self._sleep)
 
     def commit(self, commit: ChunkCommit, owner: str) -> Decimal:
@@ -503,52 +525,68 @@ class DynamoUsageStore:
             f", #counts.{alias} = if_not_exists(#counts.{alias}, :zero) + :{alias[1:]}"
             for alias in count_names
         )
-        ledger_put = {"Put": {
-            "TableName": tables.ledger,
-            "Item": _item({
-                "tenant": commit.tenant,
-                "entry_id": commit.entry_id,
-                "kind": LEDGER_USAGE,
-                "amount": commit.amount,
-                "currency": commit.currency,
-                "file_id": commit.file_id,
-                "chunk": commit.chunk,
-                "calls": commit.calls,
-                "breakouts": _breakouts_blob(commit.breakouts),
-                "breakouts_applied": False,
-            }),
-            "ConditionExpression": "attribute_not_exists(#entry_id)",
-            "ExpressionAttributeNames": _names("entry_id"),
-        }}
-        balance_update = {"Update": {
-            "TableName": tables.balances,
-            "Key": _item({"tenant": commit.tenant}),
-            "UpdateExpression": "ADD #balance :amount REMOVE #lease_owner, #lease_until",
-            "ConditionExpression": "#lease_owner = :owner AND #balance = :before",
-            "ExpressionAttributeNames": _names("balance", "lease_owner", "lease_until"),
-            "ExpressionAttributeValues": _values(amount=commit.amount, owner=owner,
-                                                 before=before),
-        }}
-        checkpoint_update = {"Update": {
-            "TableName": tables.files,
-            "Key": _item({"file_id": commit.file_id}),
-            "UpdateExpression": (
-                "SET #next_chunk = :next, #next_offset = :offset, #next_line = :line, "
-                f"#done = :done{counts} ADD #total_cost :cost"
-            ),
-            "ConditionExpression": "#next_chunk = :this",
-            "ExpressionAttributeNames": {
-                **_names("next_chunk", "next_offset", "next_line", "done", "total_cost",
-                         "counts"),
-                **count_names,
-            },
-            "ExpressionAttributeValues": {
-                **_values(next=commit.chunk_no + 1, offset=commit.next_offset,
-                          line=commit.next_line, done=commit.last, cost=-commit.amount,
-                          this=commit.chunk_no, zero=0),
-                **count_values,
-            },
-        }}
+        ledger_put = {
+            "Put": {
+                "TableName": tables.ledger,
+                "Item": _item(
+                    {
+                        "tenant": commit.tenant,
+                        "entry_id": commit.entry_id,
+                        "kind": LEDGER_USAGE,
+                        "amount": commit.amount,
+                        "currency": commit.currency,
+                        "file_id": commit.file_id,
+                        "chunk": commit.chunk,
+                        "calls": commit.calls,
+                        "breakouts": _breakouts_blob(commit.breakouts),
+                        "breakouts_applied": False,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(#entry_id)",
+                "ExpressionAttributeNames": _names("entry_id"),
+            }
+        }
+        balance_update = {
+            "Update": {
+                "TableName": tables.balances,
+                "Key": _item({"tenant": commit.tenant}),
+                "UpdateExpression": "ADD #balance :amount REMOVE #lease_owner, #lease_until",
+                "ConditionExpression": "#lease_owner = :owner AND #balance = :before",
+                "ExpressionAttributeNames": _names("balance", "lease_owner", "lease_until"),
+                "ExpressionAttributeValues": _values(
+                    amount=commit.amount, owner=owner, before=before
+                ),
+            }
+        }
+        checkpoint_update = {
+            "Update": {
+                "TableName": tables.files,
+                "Key": _item({"file_id": commit.file_id}),
+                "UpdateExpression": (
+                    "SET #next_chunk = :next, #next_offset = :offset, #next_line = :line, "
+                    f"#done = :done{counts} ADD #total_cost :cost"
+                ),
+                "ConditionExpression": "#next_chunk = :this",
+                "ExpressionAttributeNames": {
+                    **_names(
+                        "next_chunk", "next_offset", "next_line", "done", "total_cost", "counts"
+                    ),
+                    **count_names,
+                },
+                "ExpressionAttributeValues": {
+                    **_values(
+                        next=commit.chunk_no + 1,
+                        offset=commit.next_offset,
+                        line=commit.next_line,
+                        done=commit.last,
+                        cost=-commit.amount,
+                        this=commit.chunk_no,
+                        zero=0,
+                    ),
+                    **count_values,
+                },
+            }
+        }
         try:
             with _errors(f"TransactWriteItems (commit {commit.chunk})"):
                 self.client.transact_write_items(
@@ -561,12 +599,31 @@ class DynamoUsageStore:
         return before + commit.amount
 
     def apply_breakouts(self, tenant: str, file_id: str) -> int:
-        applied = 0
-        for entry in self._query_ledger(
-            tenant, f"{LEDGER_USAGE}#{file_id}:", only_unapplied=True
-        ):
-            for (day, destination), delta in sorted(entry.breakouts.items()):
-                self._apply_delta(tenant, day, destination, delta, entry.chunk)
+        """Apply the unapplied breakout deltas of this file's committed chunks.
+
+        The common case (nothing of these chunks applied yet) takes one UpdateItem per
+        (day, destination) for all the chunks together, guarded by "none of these chunks is
+        in the row's applied set"; after a crash that left some applied, that guard fails
+        and the row is brought up to date chunk by chunk, each with its own guard.
+        """
+        entries = list(
+            self._query_ledger(tenant, f"{LEDGER_USAGE}#{file_id}:", only_unapplied=True)
+        )
+        rows: dict[tuple[str, str], list[tuple[str, BreakoutDelta]]] = {}
+        for entry in entries:
+            for key, delta in entry.breakouts.items():
+                rows.setdefault(key, []).append((entry.chunk, delta))
+        for (day, destination), parts in sorted(rows.items()):
+            for start in range(0, len(parts), _CHUNKS_PER_BREAKOUT_UPDATE):
+                group = parts[start : start + _CHUNKS_PER_BREAKOUT_UPDATE]
+                total = BreakoutDelta()
+                for _chunk, delta in group:
+                    total.add(delta)
+                chunks = [chunk for chunk, _delta in group]
+                if not self._apply_delta(tenant, day, destination, total, chunks):
+                    for chunk, delta in group:  # some already applied: one at a time
+                        self._apply_delta(tenant, day, destination, delta, [chunk])
+        for entry in entries:
             with _errors(f"UpdateItem {self.tables.ledger} (breakouts applied)"):
                 self.client.update_item(
                     TableName=self.tables.ledger,
@@ -575,12 +632,15 @@ class DynamoUsageStore:
                     ExpressionAttributeNames=_names("breakouts_applied"),
                     ExpressionAttributeValues=_values(true=True),
                 )
-            applied += 1
-        return applied
+        return len(entries)
 
     def _apply_delta(
-        self, tenant: str, day: str, destination: str, delta: BreakoutDelta, chunk: str
-    ) -> None:
+        self, tenant: str, day: str, destination: str, delta: BreakoutDelta, chunks: list[str]
+    ) -> bool:
+        """ADD ``delta`` unless any of ``chunks`` is already applied; whether it was added."""
+        guards = " AND ".join(
+            f"NOT contains(#applied_chunks, :chunk{i})" for i in range(len(chunks))
+        )
         try:
             with _errors(f"UpdateItem {self.tables.breakouts}"):
                 self.client.update_item(
@@ -591,22 +651,30 @@ class DynamoUsageStore:
                         "ADD #attempts :attempts, #answered :answered, #billed_ms :billed, "
                         "#cost :cost, #applied_chunks :chunks"
                     ),
-                    ConditionExpression=(
-                        "attribute_not_exists(#applied_chunks) "
-                        "OR NOT contains(#applied_chunks, :chunk)"
-                    ),
+                    ConditionExpression=f"attribute_not_exists(#applied_chunks) OR ({guards})",
                     ExpressionAttributeNames=_names(
-                        "day", "destination", "attempts", "answered", "billed_ms", "cost",
+                        "day",
+                        "destination",
+                        "attempts",
+                        "answered",
+                        "billed_ms",
+                        "cost",
                         "applied_chunks",
                     ),
                     ExpressionAttributeValues=_values(
-                        day=day, destination=destination, attempts=delta.attempts,
-                        answered=delta.answered, billed=delta.billed_ms, cost=delta.cost,
-                        chunks={chunk}, chunk=chunk,
+                        day=day,
+                        destination=destination,
+                        attempts=delta.attempts,
+                        answered=delta.answered,
+                        billed=delta.billed_ms,
+                        cost=delta.cost,
+                        chunks=set(chunks),
+                        **{f"chunk{i}": chunk for i, chunk in enumerate(chunks)},
                     ),
                 )
         except Conflict:
-            pass  # this chunk's delta is already in the row (a crash after it, retried)
+            return False  # (some of) these chunks are already in the row
+        return True
 
     # -- wallet credits ----------------------------------------------------------------------
 
@@ -616,25 +684,37 @@ class DynamoUsageStore:
         kind = entry_id.split("#", 1)[0] if "#" in entry_id else "credit"
         try:
             with _errors(f"TransactWriteItems (credit {entry_id})"):
-                self.client.transact_write_items(TransactItems=[
-                    {"Put": {
-                        "TableName": self.tables.ledger,
-                        "Item": _item({
-                            "tenant": tenant, "entry_id": entry_id, "kind": kind,
-                            "amount": amount, "currency": currency, "calls": 0,
-                            "breakouts_applied": True,
-                        }),
-                        "ConditionExpression": "attribute_not_exists(#entry_id)",
-                        "ExpressionAttributeNames": _names("entry_id"),
-                    }},
-                    {"Update": {
-                        "TableName": self.tables.balances,
-                        "Key": _item({"tenant": tenant}),
-                        "UpdateExpression": "ADD #balance :amount",
-                        "ExpressionAttributeNames": _names("balance"),
-                        "ExpressionAttributeValues": _values(amount=amount),
-                    }},
-                ])
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.tables.ledger,
+                                "Item": _item(
+                                    {
+                                        "tenant": tenant,
+                                        "entry_id": entry_id,
+                                        "kind": kind,
+                                        "amount": amount,
+                                        "currency": currency,
+                                        "calls": 0,
+                                        "breakouts_applied": True,
+                                    }
+                                ),
+                                "ConditionExpression": "attribute_not_exists(#entry_id)",
+                                "ExpressionAttributeNames": _names("entry_id"),
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self.tables.balances,
+                                "Key": _item({"tenant": tenant}),
+                                "UpdateExpression": "ADD #balance :amount",
+                                "ExpressionAttributeNames": _names("balance"),
+                                "ExpressionAttributeValues": _values(amount=amount),
+                            }
+                        },
+                    ]
+                )
         except Conflict as refused:
             cause = refused.__cause__
             codes = _cancellation_codes(cause) if isinstance(cause, ClientError) else []
@@ -668,9 +748,12 @@ class DynamoUsageStore:
             names |= _names("breakouts_applied")
             values |= _values(false=False)
         for item in self._query(
-            self.tables.ledger, KeyConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-            ConsistentRead=True, **extra,
+            self.tables.ledger,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            **extra,
         ):
             yield _ledger_entry(_plain(item))
 
@@ -695,17 +778,24 @@ class DynamoUsageStore:
             values |= _values(high=f"{day_to}$")
         rows = []
         for item in self._query(
-            self.tables.breakouts, KeyConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            self.tables.breakouts,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
         ):
             values_ = _plain(item)
             day, _, destination = str(values_["day_destination"]).partition("#")
-            rows.append(BreakoutRow(
-                day=day, destination=destination, attempts=_int(values_.get("attempts")),
-                answered=_int(values_.get("answered")), billed_ms=_int(values_.get("billed_ms")),
-                cost=_decimal(values_.get("cost")),
-            ))
+            rows.append(
+                BreakoutRow(
+                    day=day,
+                    destination=destination,
+                    attempts=_int(values_.get("attempts")),
+                    answered=_int(values_.get("answered")),
+                    billed_ms=_int(values_.get("billed_ms")),
+                    cost=_decimal(values_.get("cost")),
+                )
+            )
         return rows
 
     def rated_calls(self, tenant: str, period: str) -> list[RatedCallRow]:
@@ -717,7 +807,8 @@ class DynamoUsageStore:
         return [
             _rated_call_row(_plain(item))
             for item in self._query(
-                self.tables.rated_calls, IndexName="by_period",
+                self.tables.rated_calls,
+                IndexName="by_period",
                 KeyConditionExpression="#tenant_period = :period",
                 ExpressionAttributeNames=_names("tenant_period"),
                 ExpressionAttributeValues=_values(period=f"{tenant}#{period}"),
@@ -792,7 +883,12 @@ def _ledger_entry(values: Mapping[str, Any]) -> LedgerEntry:
 
 
 def _rated_call_values(
-    tenant: str, call: CallRecord, rating: Rating, content: str, chunk: str, expires_at: int,
+    tenant: str,
+    call: CallRecord,
+    rating: Rating,
+    content: str,
+    chunk: str,
+    expires_at: int,
     zone: ZoneInfo,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
@@ -890,8 +986,9 @@ class DynamoTenantDirectory:
         with _errors(f"PutItem {self.table}"):
             self.client.put_item(
                 TableName=self.table,
-                Item=_item({"tenant_id": settings.tenant_id,
-                            "settings": settings.model_dump_json()}),
+                Item=_item(
+                    {"tenant_id": settings.tenant_id, "settings": settings.model_dump_json()}
+                ),
             )
 
 
@@ -910,8 +1007,9 @@ def _json_default(value: Any) -> Any:
 
 def canonical_card_json(document: Mapping[str, Any]) -> str:
     """The card document as canonical JSON (sorted keys, no spaces, amounts as text)."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default)
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
 
 
 class DynamoCardStore:
@@ -943,17 +1041,24 @@ class DynamoCardStore:
         pieces = [blob[i : i + CARD_CHUNK_BYTES] for i in range(0, len(blob), CARD_CHUNK_BYTES)]
         for number, piece in enumerate(pieces, start=1):  # chunks first, the meta last
             self._put({"card": card.name, "part": _card_part(number), "data": piece})
-        self._put({
-            "card": card.name, "part": self.META, "name": card.name, "version": version,
-            "chunks": len(pieces), "currency": card.currency, "decimals": card.decimals,
-            "rounding": str(card.rounding), "bytes": len(blob),
-        })
+        self._put(
+            {
+                "card": card.name,
+                "part": self.META,
+                "name": card.name,
+                "version": version,
+                "chunks": len(pieces),
+                "currency": card.currency,
+                "decimals": card.decimals,
+                "rounding": str(card.rounding),
+                "bytes": len(blob),
+            }
+        )
         old_count = _int(previous.get("chunks")) if previous else 0
         for number in range(len(pieces) + 1, old_count + 1):
             with _errors(f"DeleteItem {self.table}"):
                 self.client.delete_item(
-                    TableName=self.table, Key=_item({"card": card.name,
-                                                     "part": _card_part(number)})
+                    TableName=self.table, Key=_item({"card": card.name, "part": _card_part(number)})
                 )
         return version
 
@@ -972,8 +1077,10 @@ class DynamoCardStore:
             meta = parts.get(self.META)
             if meta is None:
                 return None
-            pieces = [parts.get(_card_part(n), {}).get("data", b"")
-                      for n in range(1, _int(meta.get("chunks")) + 1)]
+            pieces = [
+                parts.get(_card_part(n), {}).get("data", b"")
+                for n in range(1, _int(meta.get("chunks")) + 1)
+            ]
             try:
                 text = gzip.decompress(b"".join(pieces)).decode("utf-8")
             except (OSError, EOFError, UnicodeDecodeError):
@@ -981,13 +1088,16 @@ class DynamoCardStore:
             if hashlib.sha256(text.encode("utf-8")).hexdigest() == meta.get("version"):
                 document = json.loads(text, parse_float=Decimal)
                 return load_card(document, f"card {name!r} (version {meta['version']})")
-        raise StoreError(f"card {name!r}: its stored parts do not match its meta item "
-                         f"after {self._READ_ATTEMPTS} reads (a rewrite in progress?)")
+        raise StoreError(
+            f"card {name!r}: its stored parts do not match its meta item "
+            f"after {self._READ_ATTEMPTS} reads (a rewrite in progress?)"
+        )
 
     def _meta(self, name: str) -> dict[str, Any] | None:
         with _errors(f"GetItem {self.table}"):
             found = self.client.get_item(
-                TableName=self.table, Key=_item({"card": name, "part": self.META}),
+                TableName=self.table,
+                Key=_item({"card": name, "part": self.META}),
                 ConsistentRead=True,
             ).get("Item")
         return _plain(found) if found else None
@@ -998,8 +1108,11 @@ class DynamoCardStore:
 
     def _parts(self, name: str) -> Iterable[dict[str, Any]]:
         return _query(
-            self.client, self.table, KeyConditionExpression="#card = :card",
-            ExpressionAttributeNames=_names("card"), ExpressionAttributeValues=_values(card=name),
+            self.client,
+            self.table,
+            KeyConditionExpression="#card = :card",
+            ExpressionAttributeNames=_names("card"),
+            ExpressionAttributeValues=_values(card=name),
             ConsistentRead=True,
         )
 

@@ -36,6 +36,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template")
     _add_state_dir(up)
+    up.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="do not deliver CDR queue messages to the rate_call handler in this process",
+    )
     up.set_defaults(handler=run_up)
 
     down = actions.add_parser("down", help="stop the local stack started by `billing local up`")
@@ -45,10 +50,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_state_dir(down)
     down.set_defaults(handler=run_down)
 
+    from shared.cli.stack_commands import register_local_actions  # it imports this module
+
+    register_local_actions(actions)
+
 
 def _add_state_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
         help="where state.json is kept (default .local-stack)",
     )
 
@@ -74,6 +85,8 @@ def run_up(args: argparse.Namespace) -> int:
         state = {"pid": os.getpid(), "started_at": time.time(), **stack.describe()}
         _write_state(state_path, state)
         _print_summary(stack, state_path)
+        if not args.no_dispatch:
+            _start_dispatcher(stack, stop)
         while not stop.wait(0.5):
             pass
         print("stopping the local stack", flush=True)
@@ -96,8 +109,9 @@ def run_down(args: argparse.Namespace) -> int:
         return 0
     if not _is_running(state):
         state_path.unlink(missing_ok=True)
-        print(f"removed stale {state_path}: pid {state['pid']} no longer serves "
-              f"{state['endpoint']}")
+        print(
+            f"removed stale {state_path}: pid {state['pid']} no longer serves {state['endpoint']}"
+        )
         return 0
     os.kill(int(state["pid"]), signal.SIGTERM)
     deadline = time.monotonic() + args.timeout
@@ -112,19 +126,57 @@ def run_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_dispatcher(stack: LocalStack, stop: threading.Event) -> None:
+    """Deliver the CDR queue to the real rate_call handler, as Lambda's SQS trigger would."""
+    from shared.local.dispatcher import LocalDispatcher
+
+    os.environ.update({**stack.function_environment("RateCallFunction"), **stack.aws_environment()})
+    from functions.rate_call import app
+
+    queue = stack.resources["CdrQueue"]
+    dispatcher = LocalDispatcher(
+        stack.client("sqs"),
+        queue.ref,
+        queue.arn or "",
+        stack.region,
+        app.handler,
+        function_name="rate_call",
+    )
+
+    def loop() -> None:
+        while not stop.wait(1.0):
+            stats = dispatcher.drain(max_batches=100)
+            if stats.batches:
+                print(
+                    f"rate_call: {stats.delivered} messages handled, {stats.failed} failed",
+                    flush=True,
+                )
+
+    threading.Thread(target=loop, name="rate-call-dispatcher", daemon=True).start()
+    print(
+        "rate_call dispatcher running: files dropped under tenants/<tenant>/ are rated", flush=True
+    )
+
+
 def _print_summary(stack: LocalStack, state_path: Path) -> None:
-    print(f"local stack on {stack.endpoint_url} (region {stack.region}, "
-          f"account {stack.account_id}, stage {stack.parameters['Stage']})")
+    print(
+        f"local stack on {stack.endpoint_url} (region {stack.region}, "
+        f"account {stack.account_id}, stage {stack.parameters['Stage']})"
+    )
     width = max(len(key) for key in stack.resources)
     for logical_id, resource in sorted(stack.resources.items()):
         print(f"  {logical_id:<{width}}  {resource.type:<22}  {resource.ref}")
-    print("not emulated (functions run in-process; IAM is not enforced): "
-          + ", ".join(sorted(stack.not_emulated)))
+    print(
+        "not emulated (functions run in-process; IAM is not enforced): "
+        + ", ".join(sorted(stack.not_emulated))
+    )
     for note in stack.skipped:
         print(f"  skipped: {note}")
     print(f"state: {state_path}")
-    print("point an AWS SDK at it with: "
-          + " ".join(f"{key}={value}" for key, value in stack.aws_environment().items()))
+    print(
+        "point an AWS SDK at it with: "
+        + " ".join(f"{key}={value}" for key, value in stack.aws_environment().items())
+    )
     print("running; Ctrl-C or `billing local down` stops it", flush=True)
 
 

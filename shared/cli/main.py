@@ -10,7 +10,14 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, cast
 
-from shared.cli import demo, explain_command, import_deck_command, local_command, rate_command
+from shared.cli import (
+    demo,
+    explain_command,
+    import_deck_command,
+    local_command,
+    rate_command,
+    stack_commands,
+)
 from shared.domain.errors import BillingError
 
 EXIT_BAD_INPUT = 2
@@ -35,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(commands)
     local_command.register(commands)
     import_deck_command.register(commands)
+    stack_commands.register(commands)
     return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(_os_message(error), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except Exception as error:  # noqa: BLE001 - the CLI promises no tracebacks
+    except Exception as error:
         return _fail(f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL)
 
 

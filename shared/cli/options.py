@@ -12,7 +12,10 @@ from shared.domain.rating.numbers import NumberingPlan
 
 def add_card_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--card", action="append", type=Path, required=True,
+        "--card",
+        action="append",
+        type=Path,
+        required=True,
         help="rate card (.json/.yaml/.csv); repeat to supply parent cards",
     )
     parser.add_argument("--currency", help="currency for a CSV deck without a sidecar")

@@ -47,7 +47,9 @@ def usage_entry_id(chunk: str) -> str:
 
 def content_hash(fingerprint: str) -> str:
     """Stable across processes (Python's hash() is salted), short enough to store per call."""
-    return hashlib.blake2b(fingerprint.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return hashlib.blake2b(
+        fingerprint.encode("utf-8", "surrogateescape"), digest_size=12
+    ).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,9 @@ def breakout_key(call: CallRecord, rating: Rating) -> tuple[str, str]:
     return day, rating.destination or (rating.prefix and f"+{rating.prefix}") or "unrated"
 
 
-def breakouts_of(charged: Iterable[tuple[CallRecord, Rating]]) -> dict[tuple[str, str], BreakoutDelta]:
+def breakouts_of(
+    charged: Iterable[tuple[CallRecord, Rating]],
+) -> dict[tuple[str, str], BreakoutDelta]:
     deltas: dict[tuple[str, str], BreakoutDelta] = {}
     for call, rating in charged:
         delta = deltas.setdefault(breakout_key(call, rating), BreakoutDelta())

@@ -14,14 +14,32 @@ from shared.domain.errors import CardLoadError
 from shared.domain.rating.card import RateCard, load_card
 
 DECK_COLUMNS = (
-    "prefix", "destination", "price", "initial", "increment", "connect_fee", "service",
-    "direction", "band", "effective_from", "effective_to",
+    "prefix",
+    "destination",
+    "price",
+    "initial",
+    "increment",
+    "connect_fee",
+    "service",
+    "direction",
+    "band",
+    "effective_from",
+    "effective_to",
 )
 DECK_REQUIRED = ("prefix", "price")
 #: card-level keys a deck sidecar (``<deck>.card.json``/``.yaml``) or CLI flags may set
 CARD_SETTINGS = (
-    "card", "currency", "timezone", "parent", "decimals", "rounding", "increment_precision",
-    "bands", "holidays", "emergency", "on_net",
+    "card",
+    "currency",
+    "timezone",
+    "parent",
+    "decimals",
+    "rounding",
+    "increment_precision",
+    "bands",
+    "holidays",
+    "emergency",
+    "on_net",
 )
 
 
@@ -30,7 +48,9 @@ def read_document(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise CardLoadError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raise CardLoadError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
@@ -69,8 +89,15 @@ def deck_rates(text: str, source: str) -> list[dict[str, Any]]:
             if row.get(key):
                 tier[key] = row[key]
         rate: dict[str, Any] = {"prefix": row["prefix"], "tiers": [tier]}
-        for key in ("destination", "connect_fee", "service", "direction", "band",
-                    "effective_from", "effective_to"):
+        for key in (
+            "destination",
+            "connect_fee",
+            "service",
+            "direction",
+            "band",
+            "effective_from",
+            "effective_to",
+        ):
             if row.get(key):
                 rate[key] = row[key]
         rates.append(rate)

@@ -35,8 +35,9 @@ DESTINATIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def retail_card(name: str = "retail-usd", currency: str = "USD", extra_prefixes: int = 0,
-                seed: int = 7) -> dict[str, Any]:
+def retail_card(
+    name: str = "retail-usd", currency: str = "USD", extra_prefixes: int = 0, seed: int = 7
+) -> dict[str, Any]:
     """A native card document: every destination at peak (mon-fri 08-20) and off-peak, 60/6.
 
     ``extra_prefixes`` adds deeper synthetic prefixes under the listed ones (benchmarks use
@@ -53,20 +54,51 @@ def retail_card(name: str = "retail-usd", currency: str = "USD", extra_prefixes:
     rates: list[dict[str, Any]] = []
     for prefix, destination, peak, offpeak in unique.values():
         for band, price in (("peak", peak), ("offpeak", offpeak)):
-            rates.append({
-                "prefix": prefix, "destination": destination, "band": band,
-                "tiers": [{"from": 0, "price": price, "initial": 60, "increment": 6}],
-            })
-    rates.append({"prefix": "", "destination": "Rest of world", "tiers": [
-        {"from": 0, "price": "0.2500", "initial": 60, "increment": 60}]})
-    rates.append({"prefix": "", "destination": "SMS", "service": "sms",
-                  "tiers": [{"from": 0, "price": "0.0079"}]})
-    rates.append({"prefix": "1800", "destination": "Toll-free inbound", "direction": "in",
-                  "tiers": [{"from": 0, "price": "0.0220"}]})
-    rates.append({"prefix": "", "destination": "Local inbound", "direction": "in",
-                  "tiers": [{"from": 0, "price": "0.0085"}]})
+            rates.append(
+                {
+                    "prefix": prefix,
+                    "destination": destination,
+                    "band": band,
+                    "tiers": [{"from": 0, "price": price, "initial": 60, "increment": 6}],
+                }
+            )
+    rates.append(
+        {
+            "prefix": "",
+            "destination": "Rest of world",
+            "tiers": [{"from": 0, "price": "0.2500", "initial": 60, "increment": 60}],
+        }
+    )
+    rates.append(
+        {
+            "prefix": "",
+            "destination": "SMS",
+            "service": "sms",
+            "tiers": [{"from": 0, "price": "0.0079"}],
+        }
+    )
+    rates.append(
+        {
+            "prefix": "1800",
+            "destination": "Toll-free inbound",
+            "direction": "in",
+            "tiers": [{"from": 0, "price": "0.0220"}],
+        }
+    )
+    rates.append(
+        {
+            "prefix": "",
+            "destination": "Local inbound",
+            "direction": "in",
+            "tiers": [{"from": 0, "price": "0.0085"}],
+        }
+    )
     return {
-        "card": name, "currency": currency, "timezone": "UTC", "decimals": 4, "rounding": "up",
+        "card": name,
+        "currency": currency,
+        "timezone": "UTC",
+        "decimals": 4,
+        "rounding": "up",
         "bands": {
             "peak": {"days": "mon-fri", "from": "08:00", "to": "20:00", "weight": 10},
             "offpeak": {"days": "*", "from": "00:00", "to": "24:00", "weight": 0},
@@ -78,8 +110,8 @@ def retail_card(name: str = "retail-usd", currency: str = "USD", extra_prefixes:
 
 def _bump(price: str, ten_thousandths: int) -> str:
     whole, _, fraction = price.partition(".")
-    units = int(whole) * 10**len(fraction) + int(fraction) + ten_thousandths
-    return f"{units // 10**len(fraction)}.{units % 10**len(fraction):0{len(fraction)}d}"
+    units = int(whole) * 10 ** len(fraction) + int(fraction) + ten_thousandths
+    return f"{units // 10 ** len(fraction)}.{units % 10 ** len(fraction):0{len(fraction)}d}"
 
 
 def callees_for(card: dict[str, Any]) -> list[str]:
@@ -92,9 +124,17 @@ def callees_for(card: dict[str, Any]) -> list[str]:
     return sorted(set(numbers))
 
 
-def write_cdrs(out: TextIO, rows: int, tenant: str, callees: list[str], *, seed: int = 1,
-               start: datetime = datetime(2026, 10, 1, tzinfo=UTC), days: int = 30,
-               id_prefix: str = "") -> None:
+def write_cdrs(
+    out: TextIO,
+    rows: int,
+    tenant: str,
+    callees: list[str],
+    *,
+    seed: int = 1,
+    start: datetime = datetime(2026, 10, 1, tzinfo=UTC),
+    days: int = 30,
+    id_prefix: str = "",
+) -> None:
     """Write ``rows`` native CDRs with unique call ids, spread over ``days`` from ``start``."""
     rng = random.Random(seed)
     out.write(HEADER)
@@ -106,21 +146,27 @@ def write_cdrs(out: TextIO, rows: int, tenant: str, callees: list[str], *, seed:
         call_id = f"{id_prefix}c{i:08d}"
         if kind < 0.05:
             chars = rng.randrange(1, 400)
-            out.write(f"{call_id},{tenant},ext{i % 50},sms,out,4930111,{rng.choice(callees)},"
-                      f"{_iso(begin)},{_iso(begin)},{_iso(begin)},,,{chars},gsm7\n")
+            out.write(
+                f"{call_id},{tenant},ext{i % 50},sms,out,4930111,{rng.choice(callees)},"
+                f"{_iso(begin)},{_iso(begin)},{_iso(begin)},,,{chars},gsm7\n"
+            )
             continue
         callee = emergency[i % 2] if kind < 0.051 else rng.choice(callees)
         ring = rng.randrange(0, 20)
         answer = begin + timedelta(seconds=ring)
         if kind < 0.25:
             end = answer
-            out.write(f"{call_id},{tenant},ext{i % 50},voice,out,4930111,{callee},{_iso(begin)},"
-                      f",{_iso(end)},0,NO ANSWER,,\n")
+            out.write(
+                f"{call_id},{tenant},ext{i % 50},voice,out,4930111,{callee},{_iso(begin)},"
+                f",{_iso(end)},0,NO ANSWER,,\n"
+            )
             continue
         talk = max(1, int(rng.expovariate(1 / 150)))
         end = answer + timedelta(seconds=talk)
-        out.write(f"{call_id},{tenant},ext{i % 50},voice,out,4930111,{callee},{_iso(begin)},"
-                  f"{_iso(answer)},{_iso(end)},{talk},ANSWERED,,\n")
+        out.write(
+            f"{call_id},{tenant},ext{i % 50},voice,out,4930111,{callee},{_iso(begin)},"
+            f"{_iso(answer)},{_iso(end)},{talk},ANSWERED,,\n"
+        )
 
 
 def _iso(moment: datetime) -> str:

@@ -34,10 +34,14 @@ from shared.domain.usage import (
     crosses_below,
     file_identity,
 )
-from shared.formats.cdr_formats import ReaderContext, detect_format, open_records, starts_with_header
+from shared.formats.cdr_formats import (
+    ReaderContext,
+    detect_format,
+    open_records,
+    starts_with_header,
+)
 from shared.formats.records import as_outcome
 from shared.ports import (
-    CardStore,
     CdrObjects,
     CommitRefused,
     EventPublisher,
@@ -114,7 +118,7 @@ def tenant_of(key: str) -> str | None:
 def ingest_file(
     file: CdrFile,
     deps: IngestDeps,
-    options: IngestOptions = IngestOptions(),  # noqa: B008 - frozen
+    options: IngestOptions = IngestOptions(),
     deadline_ms: int | None = None,
 ) -> IngestResult:
     """Rate ``file`` into the ledger; resumable and idempotent (see module docstring)."""
@@ -130,21 +134,28 @@ def ingest_file(
     if checkpoint is None:
         head = deps.objects.read_range(file.bucket, file.key, 0, min(file.size, _HEAD_BYTES))
         checkpoint = deps.store.start_file(
-            _detect(FileCheckpoint(file_id, tenant, file.bucket, file.key,
-                                   currency=card.currency), head)
+            _detect(
+                FileCheckpoint(file_id, tenant, file.bucket, file.key, currency=card.currency), head
+            )
         )
     if checkpoint.done:
         # finish what a crash after the last commit may have left: both steps are idempotent
         deps.store.apply_breakouts(tenant, file_id)
         _write_summary(file, file_id, tenant, _summary_of(checkpoint), deps)
         return IngestResult(file_id, tenant, "skipped", _summary_of(checkpoint))
-    job = RatingJob(card=card, plan=settings.numbering.plan(), tenant=tenant,
-                    now_ms=deps.now_ms(), limits=RatingLimits())
+    job = RatingJob(
+        card=card,
+        plan=settings.numbering.plan(),
+        tenant=tenant,
+        now_ms=deps.now_ms(),
+        limits=RatingLimits(),
+    )
     seen = CallIdSet()
     owner = f"{file_id}:{uuid.uuid4().hex[:8]}"
     chunks = 0
     balance: Decimal | None = None
-    while not checkpoint.done:
+    finished = False
+    while not finished:
         if deadline_ms is not None and deps.now_ms() > deadline_ms - options.safety_ms:
             return IngestResult(file_id, tenant, "incomplete", _summary_of(checkpoint), chunks)
         data, next_offset, last = _read_chunk(deps.objects, file, checkpoint.next_offset, options)
@@ -156,11 +167,13 @@ def ingest_file(
             refreshed = deps.store.checkpoint(file_id)
             assert refreshed is not None
             checkpoint, seen = refreshed, CallIdSet()  # someone else moved it: go on from there
+            finished = checkpoint.done
             continue
         chunks += 1
         refreshed = deps.store.checkpoint(file_id)
         assert refreshed is not None
         checkpoint = refreshed
+        finished = checkpoint.done
     deps.store.apply_breakouts(tenant, file_id)
     summary = _summary_of(checkpoint)
     _write_summary(file, file_id, tenant, summary, deps)
@@ -233,8 +246,9 @@ def _charge_chunk(
     if checkpoint.next_chunk > 0 and checkpoint.header:
         payload = checkpoint.header.encode("utf-8", "surrogateescape") + b"\n" + data
         first_line -= 1  # the re-read header takes the number before the chunk's first line
-    context = ReaderContext(tenant=tenant, zone=job.card.zone, contexts=settings.contexts,
-                            plan=job.plan)
+    context = ReaderContext(
+        tenant=tenant, zone=job.card.zone, contexts=settings.contexts, plan=job.plan
+    )
     _name, _lines, records = open_records(
         io.BytesIO(payload), checkpoint.format or "native", context, first_line
     )
@@ -283,8 +297,10 @@ def _charge_chunk(
         currency=job.card.currency,
         calls=len(charged),
         counts={
-            "rated": summary.rated, "unanswered": summary.unanswered,
-            "rejected": summary.rejected, "duplicates": summary.duplicates,
+            "rated": summary.rated,
+            "unanswered": summary.unanswered,
+            "rejected": summary.rejected,
+            "duplicates": summary.duplicates,
             "merged": summary.merged,
             **{f"{REASON_PREFIX}{reason}": count for reason, count in summary.reasons.items()},
         },
@@ -371,8 +387,13 @@ def _summary_of(checkpoint: FileCheckpoint) -> FileSummary:
 def _write_summary(
     file: CdrFile, file_id: str, tenant: str, summary: FileSummary, deps: IngestDeps
 ) -> None:
-    document = {"file_id": file_id, "tenant": tenant, "bucket": file.bucket, "key": file.key,
-                **summary.as_dict()}
+    document = {
+        "file_id": file_id,
+        "tenant": tenant,
+        "bucket": file.bucket,
+        "key": file.key,
+        **summary.as_dict(),
+    }
     deps.outputs.put_text(
         file.bucket, f"{RESULTS_PREFIX}{tenant}/{file_id}.json", json.dumps(document, indent=1)
     )
@@ -385,8 +406,15 @@ def _reject_whole_file(file: CdrFile, file_id: str, tenant: str, deps: IngestDep
     deps.outputs.put_text(
         file.bucket,
         f"{RESULTS_PREFIX}{tenant}/{file_id}.json",
-        json.dumps({"file_id": file_id, "tenant": tenant, "key": file.key,
-                    "status": "rejected", "reason": str(RejectReason.UNKNOWN_TENANT),
-                    "detail": detail}),
+        json.dumps(
+            {
+                "file_id": file_id,
+                "tenant": tenant,
+                "key": file.key,
+                "status": "rejected",
+                "reason": str(RejectReason.UNKNOWN_TENANT),
+                "detail": detail,
+            }
+        ),
     )
     return IngestResult(file_id, tenant, "rejected", summary, detail=detail)

@@ -101,7 +101,10 @@ class MemoryUsageStore:
         return {chunk for chunk in chunks if (tenant, f"usage#{chunk}") in self.ledger}
 
     def put_calls(
-        self, tenant: str, calls: list[tuple[CallRecord, Rating, str]], chunk: str,
+        self,
+        tenant: str,
+        calls: list[tuple[CallRecord, Rating, str]],
+        chunk: str,
         expires_at: int,
     ) -> None:
         for start in range(0, len(calls), 25):  # one "write" per BatchWriteItem of 25
@@ -121,8 +124,13 @@ class MemoryUsageStore:
         if checkpoint is None or checkpoint.next_chunk != commit.chunk_no or key in self.ledger:
             raise CommitRefused("checkpoint moved")
         self.ledger[key] = LedgerRow(
-            commit.tenant, commit.entry_id, commit.file_id, commit.chunk, commit.amount,
-            commit.calls, copy.deepcopy(commit.breakouts),
+            commit.tenant,
+            commit.entry_id,
+            commit.file_id,
+            commit.chunk,
+            commit.amount,
+            commit.calls,
+            copy.deepcopy(commit.breakouts),
         )
         balance = self.balances.get(commit.tenant, Decimal(0)) + commit.amount
         self.balances[commit.tenant] = balance
@@ -158,13 +166,16 @@ class MemoryUsageStore:
     # -- for assertions --------------------------------------------------------------------
 
     def ledger_sum(self, tenant: str) -> Decimal:
-        return sum((row.amount for row in self.ledger.values() if row.tenant == tenant),
-                   Decimal(0))
+        return sum((row.amount for row in self.ledger.values() if row.tenant == tenant), Decimal(0))
 
     def breakout_view(self, tenant: str) -> dict[tuple[str, str], tuple[int, int, int, Decimal]]:
         return {
-            (day, destination): (row.delta.attempts, row.delta.answered, row.delta.billed_ms,
-                                 row.delta.cost)
+            (day, destination): (
+                row.delta.attempts,
+                row.delta.answered,
+                row.delta.billed_ms,
+                row.delta.cost,
+            )
             for (owner, day, destination), row in self.breakouts.items()
             if owner == tenant
         }

@@ -201,10 +201,20 @@ def test_rate_call_reads_tenants_and_cards_and_writes_only_its_results(
             assert not actions & WRITE_ACTIONS, table
         else:
             assert {"dynamodb:PutItem", "dynamodb:ConditionCheckItem"} & actions, table
-    # the ledger is append-only: entries are put once, never changed or removed
-    assert not grants["LedgerTable"] & {
-        "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"
-    }
+    # the ledger is append-only: entries are put once, never removed, and the one update
+    # allowed may touch only the breakouts_applied marker (not the amount)
+    assert not grants["LedgerTable"] & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    ledger_updates = [
+        statement
+        for statement in role_statements(deployed, "RateCallFunction")
+        if "dynamodb:UpdateItem" in as_list(statement["Action"])
+        and statement["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+    ]
+    assert [s["Condition"] for s in ledger_updates] == [{
+        "ForAllValues:StringEquals": {
+            "dynamodb:Attributes": ["tenant", "entry_id", "breakouts_applied"]
+        }
+    }]
     # only Powertools' idempotency records are ever deleted
     assert {t for t, actions in grants.items() if "dynamodb:DeleteItem" in actions} == {
         "IdempotencyTable"

@@ -1,4 +1,4 @@
-"""Until their services exist, the handlers lose nothing and acknowledge nothing.
+"""Handlers with real-shaped sample events; until their services exist they lose nothing.
 
 Each handler is called with the real-shaped sample event from its ``events/`` folder.
 """
@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,7 +60,7 @@ def sqs_batch(*message_ids: str) -> dict[str, Any]:
     return {"Records": [{**record, "messageId": message_id} for message_id in message_ids]}
 
 
-@pytest.mark.parametrize("function", ["rate_call", "wallet_recharge"])
+@pytest.mark.parametrize("function", ["wallet_recharge"])
 def test_sqs_handlers_return_every_message_to_the_queue(function: str) -> None:
     # Given a batch of three messages
     event = sqs_batch("m-1", "m-2", "m-3")
@@ -77,12 +78,62 @@ def test_sqs_handlers_return_every_message_to_the_queue(function: str) -> None:
     }
 
 
-def test_rate_call_accepts_the_s3_notification_sample() -> None:
+def test_rate_call_rates_the_file_named_by_the_s3_notification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the sample notification for tenants/acme/2025/03/cdr-2025-03-01.csv, and that
+    # object holding two 61 s UK calls on a 0.0600/min 60/6 card (66 s → 0.0660 each)
     event = sample_event("rate_call", "cdr_file_created")
+    body = json.loads(event["Records"][0]["body"])
+    s3 = body["Records"][0]["s3"]
+    world = _ingest_world()
+    data = (
+        b"call_id,callee,start_time,answer_time,billsec\n"
+        b"c1,442071234567,2025-03-01T00:00:00Z,2025-03-01T00:00:02Z,61\n"
+        b"c2,442071234567,2025-03-01T00:01:00Z,2025-03-01T00:01:02Z,61\n"
+    )
+    world.objects.objects[(s3["bucket"]["name"], s3["object"]["key"])] = data
+    body["Records"][0]["s3"]["object"]["size"] = len(data)
+    event["Records"][0]["body"] = json.dumps(body)
+    module = handler_module("rate_call")
+    monkeypatch.setattr(module, "rate_call_deps", lambda: world.deps())
+    monkeypatch.setattr(module, "rate_call_settings", _settings)
 
-    response = handler_module("rate_call").handler(event, FakeLambdaContext())
+    # When the handler receives it
+    response = module.handler(event, FakeLambdaContext())
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    # Then the message is acknowledged and acme's wallet is debited 2 × 0.0660
+    assert response == {"batchItemFailures": []}
+    assert world.store.balance("acme") == Decimal("-0.1320")
+
+
+def test_rate_call_returns_a_message_it_cannot_read_to_the_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = sqs_batch("m-1")
+    event["Records"][0]["body"] = "not json"
+    module = handler_module("rate_call")
+    world = _ingest_world()
+    monkeypatch.setattr(module, "rate_call_deps", lambda: world.deps())
+    monkeypatch.setattr(module, "rate_call_settings", _settings)
+
+    response = module.handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert world.store.ledger == {}
+
+
+def _ingest_world() -> Any:
+    from tests.unit.services.test_ingest import World
+
+    return World()
+
+
+def _settings() -> Any:
+    from shared.config import RateCallSettings
+
+    tables = ("TENANTS", "RATE_CARDS", "RATED_CALLS", "LEDGER", "BALANCES", "BREAKOUTS", "FILES")
+    return RateCallSettings.model_validate({f"{name}_TABLE": name.lower() for name in tables})
 
 
 def test_stripe_webhook_answers_501_so_stripe_retries_the_delivery() -> None:

@@ -277,8 +277,10 @@ def _rate(doc: _RateDoc, where: str, card: _CardDoc) -> Rate:
         per_dec = _as_decimal(per_value, f"{tw}.per")
         if per_dec <= 0 or per_dec != per_dec.to_integral_value():
             raise CardLoadError(f"{tw}.per: must be a positive whole number, got {per_value}")
-        increment = Decimal(1) if tier_doc.increment is None else _as_decimal(
-            tier_doc.increment, f"{tw}.increment"
+        increment = (
+            Decimal(1)
+            if tier_doc.increment is None
+            else _as_decimal(tier_doc.increment, f"{tw}.increment")
         )
         if increment <= 0:
             raise CardLoadError(f"{tw}.increment: must be positive, got {increment}")
@@ -381,7 +383,9 @@ def load_card(document: Any, source: str = "card") -> RateCard:
     if doc.increment_precision is not None and not 0 <= doc.increment_precision <= 12:
         raise CardLoadError(f"{source}: increment_precision must be 0..12")
     bands = {name: _band(name, band_doc) for name, band_doc in doc.bands.items()}
-    rates = tuple(_rate(rate_doc, f"{source}: rates[{i}]", doc) for i, rate_doc in enumerate(doc.rates))
+    rates = tuple(
+        _rate(rate_doc, f"{source}: rates[{i}]", doc) for i, rate_doc in enumerate(doc.rates)
+    )
     emergency = _rate(doc.emergency, f"{source}: emergency", doc) if doc.emergency else None
     on_net = _rate(doc.on_net, f"{source}: on_net", doc) if doc.on_net else None
     card = RateCard(

@@ -149,14 +149,31 @@ class Receipt:
     def free(cls, card: CompiledCard, call: CallRecord, digits: str, label: str) -> Receipt:
         when = call.answer_ms
         return cls(
-            card=card.name, currency=card.currency, zone=card.zone.key, call_id=call.call_id,
-            service=str(call.service), direction=str(call.direction), number=digits, prefix="",
+            card=card.name,
+            currency=card.currency,
+            zone=card.zone.key,
+            call_id=call.call_id,
+            service=str(call.service),
+            direction=str(call.direction),
+            number=digits,
+            prefix="",
             destination=label,
             answer_local="" if when is None else epoch_ms_to_local(when, card.zone).isoformat(),
-            talk_s=units_to_decimal(call.talk_ms, 3), billed_s=units_to_decimal(call.talk_ms, 3),
-            quantity=0, parts=(), usage="0", connect_fee=Decimal(0), min_cost=Decimal(0),
-            max_cost=None, max_cost_strategy="free", before_caps="0", unrounded="0", decimals=0,
-            rounding="none", cost=Decimal(0), flags=(label.lower(),),
+            talk_s=units_to_decimal(call.talk_ms, 3),
+            billed_s=units_to_decimal(call.talk_ms, 3),
+            quantity=0,
+            parts=(),
+            usage="0",
+            connect_fee=Decimal(0),
+            min_cost=Decimal(0),
+            max_cost=None,
+            max_cost_strategy="free",
+            before_caps="0",
+            unrounded="0",
+            decimals=0,
+            rounding="none",
+            cost=Decimal(0),
+            flags=(label.lower(),),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -174,9 +191,7 @@ class Receipt:
             out.append(f"talk {self.talk_s} s, billed {self.billed_s} s")
         for part in self.parts:
             if part.quantity:
-                out.append(
-                    f"  {part.quantity} × {part.price} / {part.per} = {part.cost}"
-                )
+                out.append(f"  {part.quantity} × {part.price} / {part.per} = {part.cost}")
             else:
                 out.append(
                     f"  from {part.start_s} s [{part.band}, tier from {part.tier_from_s} s]: "

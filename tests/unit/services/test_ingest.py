@@ -24,29 +24,48 @@ from tests.fakes.usage_store import (
 BUCKET = "cdrs"
 HEADER = "call_id,tenant,callee,start_time,answer_time,billsec,disposition\n"
 NOW_MS = 1_793_000_000_000  # 2026-10-26, after every call below
-CARD = compile_card(load_card({
-    "card": "retail", "currency": "USD",
-    "rates": [
-        # 60/6 at 0.0600/min: a 61 s call bills 66 s = 66 × 0.06 / 60 = 0.0660
-        {"prefix": "44", "destination": "UK",
-         "tiers": [{"price": "0.0600", "initial": 60, "increment": 6}]},
-        # 60/60 at 0.1200/min: a 61 s call bills 120 s = 0.2400
-        {"prefix": "1", "destination": "USA",
-         "tiers": [{"price": "0.1200", "initial": 60, "increment": 60}]},
-    ],
-}))
+CARD = compile_card(
+    load_card(
+        {
+            "card": "retail",
+            "currency": "USD",
+            "rates": [
+                # 60/6 at 0.0600/min: a 61 s call bills 66 s = 66 × 0.06 / 60 = 0.0660
+                {
+                    "prefix": "44",
+                    "destination": "UK",
+                    "tiers": [{"price": "0.0600", "initial": 60, "increment": 6}],
+                },
+                # 60/60 at 0.1200/min: a 61 s call bills 120 s = 0.2400
+                {
+                    "prefix": "1",
+                    "destination": "USA",
+                    "tiers": [{"price": "0.1200", "initial": 60, "increment": 60}],
+                },
+            ],
+        }
+    )
+)
 OPTIONS = IngestOptions(chunk_bytes=700)  # about ten rows a chunk: many chunks per file
 
 
 def settings(tenant: str = "acme") -> TenantSettings:
-    return TenantSettings(tenant_id=tenant, card="retail", currency="USD",
-                          low_balance_threshold=Decimal("2.00"))
+    return TenantSettings(
+        tenant_id=tenant, card="retail", currency="USD", low_balance_threshold=Decimal("2.00")
+    )
 
 
-def row(call_id: str, callee: str = "442071234567", billsec: int = 61, tenant: str = "acme",
-        day: int = 5) -> str:
-    return (f"{call_id},{tenant},{callee},2026-10-{day:02d}T10:00:00Z,"
-            f"2026-10-{day:02d}T10:00:05Z,{billsec},ANSWERED\n")
+def row(
+    call_id: str,
+    callee: str = "442071234567",
+    billsec: int = 61,
+    tenant: str = "acme",
+    day: int = 5,
+) -> str:
+    return (
+        f"{call_id},{tenant},{callee},2026-10-{day:02d}T10:00:00Z,"
+        f"2026-10-{day:02d}T10:00:05Z,{billsec},ANSWERED\n"
+    )
 
 
 def uk_file(count: int, prefix: str = "c", start: int = 0) -> bytes:
@@ -65,8 +84,14 @@ class World:
 
     def deps(self) -> IngestDeps:
         return IngestDeps(
-            objects=self.objects, outputs=self.objects, tenants=self, cards=lambda _s: CARD,
-            store=self.store, events=self.events, now_ms=lambda: NOW_MS, sleep=lambda _s: None,
+            objects=self.objects,
+            outputs=self.objects,
+            tenants=self,
+            cards=lambda _s: CARD,
+            store=self.store,
+            events=self.events,
+            now_ms=lambda: NOW_MS,
+            sleep=lambda _s: None,
         )
 
     def get(self, tenant: str) -> TenantSettings | None:
@@ -78,9 +103,16 @@ class World:
 
     def state(self, tenant: str = "acme") -> tuple[object, ...]:
         store = self.store
-        return (store.balance(tenant), store.ledger_sum(tenant), store.breakout_view(tenant),
-                sorted((key, item.charged_by.split(":")[0], item.rating.cost)
-                       for key, item in store.calls.items() if key[0] == tenant))
+        return (
+            store.balance(tenant),
+            store.ledger_sum(tenant),
+            store.breakout_view(tenant),
+            sorted(
+                (key, item.charged_by.split(":")[0], item.rating.cost)
+                for key, item in store.calls.items()
+                if key[0] == tenant
+            ),
+        )
 
 
 def test_a_clean_run_charges_every_call_once_across_many_chunks() -> None:
@@ -130,14 +162,18 @@ def test_two_files_sharing_calls_charge_the_shared_ones_once_and_flag_changed_on
     # claims 300 s (different content for a call already charged)
     rows = [row(f"c{i:04d}") for i in range(5, 9)] + [row("c0009", billsec=300)]
     rows += [row(f"c{i:04d}") for i in range(10, 15)]
-    second = ingest_file(world.drop("tenants/acme/b.csv", (HEADER + "".join(rows)).encode()),
-                         world.deps(), OPTIONS)
+    second = ingest_file(
+        world.drop("tenants/acme/b.csv", (HEADER + "".join(rows)).encode()), world.deps(), OPTIONS
+    )
     # Then 4 duplicates, 1 conflict (rejected, kept for review), 5 new calls
     assert (second.summary.duplicates, second.summary.rejected, second.summary.rated) == (4, 1, 5)
     # and 15 distinct calls × 0.0660 = 0.9900 in total
     assert world.store.balance("acme") == Decimal("-0.9900") == world.store.ledger_sum("acme")
-    rejects = [text for (bucket, key), text in world.objects.texts.items()
-               if key.startswith("rejects/acme/")]
+    rejects = [
+        text
+        for (bucket, key), text in world.objects.texts.items()
+        if key.startswith("rejects/acme/")
+    ]
     assert any("conflict" in text and "c0009" in text for text in rejects)
 
 
@@ -242,8 +278,9 @@ def test_rejects_keep_their_physical_line_numbers_across_chunks() -> None:
     rows[14] = "c0014,acme,442071234567,not-a-time,2026-10-05T10:00:05Z,61,ANSWERED\n"
     data = (HEADER + "".join(rows)).encode()
     ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), OPTIONS)
-    texts = "".join(text for (_b, key), text in world.objects.texts.items()
-                    if key.startswith("rejects/"))
+    texts = "".join(
+        text for (_b, key), text in world.objects.texts.items() if key.startswith("rejects/")
+    )
     # the header is line 1, so rows[14] is physical line 16
     assert "\n16,malformed," in texts
 
@@ -251,8 +288,9 @@ def test_rejects_keep_their_physical_line_numbers_across_chunks() -> None:
 def test_the_summary_identity_holds_for_the_file() -> None:
     world = World()
     rows = [row(f"c{i:04d}") for i in range(12)] + [row("c0001"), "junk\n", row("u", billsec=0)]
-    result = ingest_file(world.drop("tenants/acme/a.csv", (HEADER + "".join(rows)).encode()),
-                         world.deps(), OPTIONS)
+    result = ingest_file(
+        world.drop("tenants/acme/a.csv", (HEADER + "".join(rows)).encode()), world.deps(), OPTIONS
+    )
     s = result.summary
     assert s.rows == 15 == s.rated + s.unanswered + s.rejected + s.duplicates + s.merged
     assert (s.rated, s.unanswered, s.rejected, s.duplicates) == (12, 1, 1, 1)

@@ -1,0 +1,180 @@
+"""Commands that work against a running local stack (``billing local up``):
+``billing balance``, ``billing breakout``, and ``billing local load-card | add-tenant | drop``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.domain.errors import ValidationError
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.formats.card_files import read_document
+
+
+@dataclass
+class Connected:
+    env: dict[str, str]
+    clients: dict[str, Any]
+    bucket: str
+
+
+def connect(state_dir: Path) -> Connected:
+    """Clients for the stack that ``billing local up`` started (its state file says where)."""
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationError(
+            f"no local stack is running ({path} is missing); start one with `billing local up`"
+        ) from None
+    import boto3  # here, so `billing rate` does not pay for importing it
+
+    from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+
+    env = dict(state["functions"]["RateCallFunction"]["environment"])
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+        region_name=state["region"],
+    )
+    clients = {
+        name: session.client(name, endpoint_url=state["endpoint"]) for name in ("dynamodb", "s3")
+    }
+    return Connected(env, clients, state["resources"]["CdrBucket"]["ref"])
+
+
+def _store(connected: Connected) -> Any:
+    from shared.adapters.dynamodb import DynamoUsageStore, UsageTables
+
+    return DynamoUsageStore(connected.clients["dynamodb"], UsageTables.from_env(connected.env))
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    balance = commands.add_parser("balance", help="a tenant's balance and ledger (local stack)")
+    balance.add_argument("--tenant", required=True)
+    balance.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    balance.add_argument("--json", action="store_true")
+    balance.set_defaults(handler=run_balance)
+
+    breakout = commands.add_parser("breakout", help="per day and destination (local stack)")
+    breakout.add_argument("--tenant", required=True)
+    breakout.add_argument("--from", dest="day_from", help="first UTC day, YYYY-MM-DD")
+    breakout.add_argument("--to", dest="day_to", help="last UTC day, YYYY-MM-DD")
+    breakout.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    breakout.add_argument("--json", action="store_true")
+    breakout.set_defaults(handler=run_breakout)
+
+
+def register_local_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    card = actions.add_parser("load-card", help="store a native rate card in the local stack")
+    card.add_argument("--card", type=Path, required=True)
+    card.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    card.set_defaults(handler=run_load_card)
+
+    tenant = actions.add_parser("add-tenant", help="create or replace a tenant")
+    tenant.add_argument("--tenant", required=True)
+    tenant.add_argument("--card", required=True, help="name of a loaded card")
+    tenant.add_argument("--currency", required=True)
+    tenant.add_argument("--mode", choices=[m.value for m in BillingMode], default="prepaid")
+    tenant.add_argument("--timezone")
+    tenant.add_argument("--credit", default="0", help="opening wallet top-up")
+    tenant.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    tenant.set_defaults(handler=run_add_tenant)
+
+    drop = actions.add_parser("drop", help="upload a CDR file under tenants/<tenant>/")
+    drop.add_argument("--tenant", required=True)
+    drop.add_argument("file", type=Path)
+    drop.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    drop.set_defaults(handler=run_drop)
+
+
+def run_balance(args: argparse.Namespace) -> int:
+    connected = connect(args.state_dir)
+    store = _store(connected)
+    balance, ledger = store.balance(args.tenant), store.ledger_sum(args.tenant)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "tenant": args.tenant,
+                    "balance": str(balance),
+                    "ledger_sum": str(ledger),
+                    "consistent": balance == ledger,
+                }
+            )
+        )
+    else:
+        print(
+            f"{args.tenant}: balance {balance} (ledger sum {ledger}"
+            f"{', consistent' if balance == ledger else ', MISMATCH'})"
+        )
+    return 0 if balance == ledger else 1
+
+
+def run_breakout(args: argparse.Namespace) -> int:
+    connected = connect(args.state_dir)
+    rows = _store(connected).breakouts(args.tenant, args.day_from, args.day_to)
+    if args.json:
+        print(json.dumps([{**row, "cost": str(row["cost"])} for row in rows]))
+        return 0
+    print(
+        f"{'day':<11}{'destination':<28}{'attempts':>9}{'answered':>9}{'ASR':>6}{'ACD s':>7}"
+        f"{'minutes':>10}{'cost':>12}"
+    )
+    for row in rows:
+        attempts, answered = row["attempts"], row["answered"]
+        asr = f"{100 * answered / attempts:.0f}%" if attempts else "-"
+        acd = f"{row['billed_ms'] / 1000 / answered:.0f}" if answered else "-"
+        minutes = Decimal(row["billed_ms"]) / 60_000
+        print(
+            f"{row['day']:<11}{row['destination'][:27]:<28}{attempts:>9}{answered:>9}{asr:>6}"
+            f"{acd:>7}{minutes:>10.1f}{row['cost']:>12}"
+        )
+    return 0
+
+
+def run_load_card(args: argparse.Namespace) -> int:
+    from shared.adapters.dynamodb import DynamoCardStore
+
+    connected = connect(args.state_dir)
+    document = read_document(args.card)
+    DynamoCardStore(connected.clients["dynamodb"], connected.env["RATE_CARDS_TABLE"]).put(document)
+    print(f"card {document.get('card')} loaded")
+    return 0
+
+
+def run_add_tenant(args: argparse.Namespace) -> int:
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+
+    connected = connect(args.state_dir)
+    settings = TenantSettings(
+        tenant_id=args.tenant,
+        card=args.card,
+        currency=args.currency,
+        mode=BillingMode(args.mode),
+        timezone=args.timezone,
+    )
+    DynamoTenantDirectory(connected.clients["dynamodb"], connected.env["TENANTS_TABLE"]).put(
+        settings
+    )
+    credit = Decimal(args.credit)
+    if credit:
+        _store(connected).credit(args.tenant, "topup#opening", credit, args.currency)
+    print(f"tenant {args.tenant} ({args.mode}, card {args.card})")
+    return 0
+
+
+def run_drop(args: argparse.Namespace) -> int:
+    connected = connect(args.state_dir)
+    key = f"tenants/{args.tenant}/{args.file.name}"
+    connected.clients["s3"].put_object(
+        Bucket=connected.bucket, Key=key, Body=args.file.read_bytes()
+    )
+    print(f"s3://{connected.bucket}/{key}")
+    return 0

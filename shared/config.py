@@ -1,0 +1,33 @@
+"""Settings per function, parsed from environment variables (never os.environ in code).
+
+The variable names are the ones template.yaml gives each function; defaults are documented
+here once.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RateCallSettings(BaseSettings):
+    """rate_call: tables, bus and the knobs of the ingest service."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    tenants_table: str = Field(validation_alias="TENANTS_TABLE")
+    rate_cards_table: str = Field(validation_alias="RATE_CARDS_TABLE")
+    rated_calls_table: str = Field(validation_alias="RATED_CALLS_TABLE")
+    ledger_table: str = Field(validation_alias="LEDGER_TABLE")
+    balances_table: str = Field(validation_alias="BALANCES_TABLE")
+    breakouts_table: str = Field(validation_alias="BREAKOUTS_TABLE")
+    files_table: str = Field(validation_alias="FILES_TABLE")
+    event_bus_name: str = Field(default="default", validation_alias="EVENT_BUS_NAME")
+    #: rated calls are kept this long (DynamoDB TTL), then expire
+    rated_call_retention_days: int = Field(
+        default=400, validation_alias="RATED_CALL_RETENTION_DAYS"
+    )
+    #: bytes of CDR file rated per chunk (one ledger commit each)
+    chunk_bytes: int = Field(default=1 << 20, validation_alias="CHUNK_BYTES")
+    #: how long a rating lease lasts before another file of the tenant may take over
+    lease_ms: int = Field(default=60_000, validation_alias="LEASE_MS")
