@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         DynamoUsageStore,
         UsageTables,
     )
-    from shared.local.dispatcher import LocalDispatcher, function_environment
+    from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
     from shared.local.stack import LocalStack
 
     started = time.perf_counter()
@@ -112,14 +112,13 @@ def run(args: argparse.Namespace) -> int:
             from shared.observability import logger
 
             logger.setLevel("WARNING")
-            from functions.rate_call import app
-
+            handler = load_handler(stack, "RateCallFunction")
             dispatcher = LocalDispatcher(
                 sqs,
                 queue.ref,
                 queue.arn or "",
                 stack.region,
-                app.handler,
+                handler,
                 function_name="rate_call",
             )
             rating_started = time.perf_counter()

@@ -128,18 +128,17 @@ def run_down(args: argparse.Namespace) -> int:
 
 def _start_dispatcher(stack: LocalStack, stop: threading.Event) -> None:
     """Deliver the CDR queue to the real rate_call handler, as Lambda's SQS trigger would."""
-    from shared.local.dispatcher import LocalDispatcher
+    from shared.local.dispatcher import LocalDispatcher, load_handler
 
     os.environ.update({**stack.function_environment("RateCallFunction"), **stack.aws_environment()})
-    from functions.rate_call import app
-
+    handler = load_handler(stack, "RateCallFunction")
     queue = stack.resources["CdrQueue"]
     dispatcher = LocalDispatcher(
         stack.client("sqs"),
         queue.ref,
         queue.arn or "",
         stack.region,
-        app.handler,
+        handler,
         function_name="rate_call",
     )
 

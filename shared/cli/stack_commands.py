@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.domain.call_status import call_status
 from shared.domain.errors import ValidationError
 from shared.domain.tenants import BillingMode, TenantSettings
 from shared.formats.card_files import read_document
@@ -95,25 +97,50 @@ def register_local_actions(actions: argparse._SubParsersAction[argparse.Argument
 
 
 def run_balance(args: argparse.Namespace) -> int:
+    """Balance, ledger sum (they must agree) and the call status the switch would get."""
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+
     connected = connect(args.state_dir)
     store = _store(connected)
     balance, ledger = store.balance(args.tenant), store.ledger_sum(args.tenant)
+    settings = DynamoTenantDirectory(
+        connected.clients["dynamodb"], connected.env["TENANTS_TABLE"]
+    ).get(args.tenant)
+    if settings is None:
+        raise ValidationError(f"no tenant {args.tenant!r} in the local stack")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    spend = sum((row["cost"] for row in store.breakouts(args.tenant, today, today)), Decimal(0))
+    status = call_status(settings, balance, spend)
     if args.json:
         print(
             json.dumps(
                 {
                     "tenant": args.tenant,
+                    "mode": str(settings.mode),
                     "balance": str(balance),
                     "ledger_sum": str(ledger),
                     "consistent": balance == ledger,
+                    "currency": settings.currency,
+                    "spend_today": str(spend),
+                    "inbound_allowed": status.inbound_allowed,
+                    "outbound_allowed": status.outbound_allowed,
+                    "international_allowed": status.international_allowed,
+                    "reasons": list(status.reasons),
                 }
             )
         )
     else:
         print(
-            f"{args.tenant}: balance {balance} (ledger sum {ledger}"
-            f"{', consistent' if balance == ledger else ', MISMATCH'})"
+            f"{args.tenant} ({settings.mode}): balance {balance} {settings.currency} "
+            f"(ledger sum {ledger}{', consistent' if balance == ledger else ', MISMATCH'})"
         )
+        print(
+            f"  inbound {'allowed' if status.inbound_allowed else 'blocked'}, outbound "
+            f"{'allowed' if status.outbound_allowed else 'blocked'}, international "
+            f"{'allowed' if status.international_allowed else 'blocked'}, emergency allowed"
+        )
+        for reason in status.reasons:
+            print(f"  - {reason}")
     return 0 if balance == ledger else 1
 
 

@@ -6,12 +6,15 @@ maxReceiveCount, moto moves it to the dead-letter queue)."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -128,3 +131,17 @@ def function_environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def load_handler(stack: Any, logical_id: str) -> Handler:
+    """The handler a function of the template names (CodeUri + Handler), imported in-process,
+    so the local stack runs exactly the code ``sam build`` would package."""
+    function = stack.functions[logical_id]
+    root = Path(stack.template_path).resolve().parent
+    module_name, _, attribute = function.handler.rpartition(".")
+    package = ".".join(Path(function.code_uri).parts)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module(f"{package}.{module_name}")
+    handler: Handler = getattr(module, attribute)
+    return handler

@@ -1,0 +1,104 @@
+"""`billing balance`, `billing breakout` and `billing local load-card | add-tenant | drop`
+against a running local stack, found through its state file."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from shared.cli.main import main
+from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
+from shared.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_tenant_set_up_and_rated_through_the_cli(
+    local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    card = tmp_path / "cli-card.json"
+    card.write_text(
+        json.dumps(
+            {
+                "card": "cli-card",
+                "currency": "EUR",
+                "rates": [
+                    # 60/60 at 0.1200/min: a 61 s call bills 2 minutes = 0.2400
+                    {
+                        "prefix": "49",
+                        "destination": "Germany",
+                        "tiers": [{"price": "0.1200", "initial": 60, "increment": 60}],
+                    }
+                ],
+            }
+        )
+    )
+    cdrs = tmp_path / "day.csv"
+    cdrs.write_text(
+        "call_id,callee,start_time,answer_time,billsec\n"
+        "k1,4930123456,2026-10-05T10:00:00Z,2026-10-05T10:00:04Z,61\n"
+        "k2,4930123456,2026-10-05T11:00:00Z,,0\n"
+    )
+    flags = ["--state-dir", str(state_dir)]
+    # Given a card and a prepaid tenant with 1.00 EUR loaded through the CLI
+    assert main(["local", "load-card", "--card", str(card), *flags]) == 0
+    assert (
+        main(
+            [
+                "local",
+                "add-tenant",
+                "--tenant",
+                "cli-t",
+                "--card",
+                "cli-card",
+                "--currency",
+                "EUR",
+                "--credit",
+                "1.00",
+                *flags,
+            ]
+        )
+        == 0
+    )
+    # When a file is dropped and the queue delivered to rate_call
+    assert main(["local", "drop", "--tenant", "cli-t", str(cdrs), *flags]) == 0
+    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
+    queue = local_stack.resources["CdrQueue"]
+    with function_environment(env):
+        from shared.wiring import rate_call_deps
+
+        rate_call_deps.cache_clear()
+        LocalDispatcher(
+            local_stack.client("sqs"),
+            queue.ref,
+            queue.arn or "",
+            local_stack.region,
+            load_handler(local_stack, "RateCallFunction"),
+        ).drain()
+    capsys.readouterr()
+    # Then the balance is 1.00 - 0.2400 = 0.7600, equal to the ledger, and calls are allowed
+    assert main(["balance", "--tenant", "cli-t", "--json", *flags]) == 0
+    balance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (balance["balance"], balance["ledger_sum"]) == ("0.7600", "0.7600")
+    assert balance["outbound_allowed"] and balance["consistent"]
+    # and the breakout shows 2 attempts, 1 answered, 120 s billed, 0.2400 for Germany
+    assert main(["breakout", "--tenant", "cli-t", "--json", *flags]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [
+        (r["day"], r["destination"], r["attempts"], r["answered"], r["billed_ms"], r["cost"])
+        for r in rows
+    ] == [("2026-10-05", "Germany", 2, 1, 120_000, "0.2400")]
+    assert Decimal(balance["balance"]) == Decimal("1.00") - Decimal("0.2400")
+
+
+def test_commands_without_a_running_stack_say_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["balance", "--tenant", "x", "--state-dir", str(tmp_path)]) == 2
+    assert "billing local up" in capsys.readouterr().err
