@@ -5,51 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from shared.cli.main import main
 from shared.formats.card_files import load_card_file
+from tests.unit.cli.conftest import Billing
 
 SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "acceptance" / "samples"
 A_Z_DECK = (
     SAMPLES / "ratedeck_international_PT_carrier__asterisell-v5_itcenter_fccn_2012-09-06__head.csv"
 )
 SPECIAL = SAMPLES / "special_numbers_rates_PT__asterisell-v5_ptprime_2012-09-06.csv"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The --json summary: one JSON object on stdout's last line."""
-        last: dict[str, Any] = json.loads(self.out.strip().splitlines()[-1])
-        return last
-
-
-Billing = Callable[..., Run]
-
-
-@pytest.fixture
-def billing(capsys: pytest.CaptureFixture[str]) -> Billing:
-    def run(*argv: str | Path) -> Run:
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:  # argparse exits for usage errors
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def test_real_deck_to_native_card_with_report(billing: Billing, tmp_path: Path) -> None:

@@ -7,53 +7,20 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.cli.main import main
 from tests.unit.builders import PEAK_OFFPEAK_BANDS, card, rate, tier
+from tests.unit.cli.conftest import Billing, Run
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NATIVE_HEADER = (
     "call_id,tenant,account,service,direction,caller,callee,start_time,answer_time,end_time,"
     "billsec,disposition,quantity,encoding"
 )
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The --json summary: one JSON object on stdout's last line."""
-        last: dict[str, Any] = json.loads(self.out.strip().splitlines()[-1])
-        return last
-
-
-Billing = Callable[..., Run]
-
-
-@pytest.fixture
-def billing(capsys: pytest.CaptureFixture[str]) -> Billing:
-    """Run the ``billing`` console entry point in-process, as a user would from a shell."""
-
-    def run(*argv: str | Path) -> Run:
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:  # argparse exits for usage errors and --help
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def write_card(folder: Path, document: dict[str, Any], name: str = "card.json") -> Path:

@@ -1,0 +1,42 @@
+"""Run the ``billing`` console entry point in-process, as a user would from a shell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.cli.main import main
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The --json summary: one JSON object on stdout's last line."""
+        last: dict[str, Any] = json.loads(self.out.strip().splitlines()[-1])
+        return last
+
+
+Billing = Callable[..., Run]
+
+
+@pytest.fixture
+def billing(capsys: pytest.CaptureFixture[str]) -> Billing:
+    def run(*argv: str | Path) -> Run:
+        try:
+            code = main([str(arg) for arg in argv])
+        except SystemExit as exit_:  # argparse exits for usage errors and --help
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
