@@ -7,6 +7,7 @@ Clients honour ``AWS_ENDPOINT_URL``, which is how the local stack points them at
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,29 @@ from shared.services.ingest import IngestDeps, IngestOptions
 
 class CardMissing(BillingError):
     pass
+
+
+class CachedTenants:
+    """Tenant settings cached per container for ``ttl_s`` seconds: a warm Lambda rating many
+    files (and every chunk's billing-period zone) reads each tenant once a minute at most."""
+
+    def __init__(
+        self,
+        inner: DynamoTenantDirectory,
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner, self._ttl, self._clock = inner, ttl_s, clock
+        self._cache: dict[str, tuple[float, TenantSettings | None]] = {}
+
+    def get(self, tenant: str) -> TenantSettings | None:
+        now = self._clock()
+        hit = self._cache.get(tenant)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        found = self._inner.get(tenant)
+        self._cache[tenant] = (now, found)
+        return found
 
 
 def compiled_cards(cards: DynamoCardStore) -> Callable[[TenantSettings], CompiledCard]:
@@ -83,7 +107,7 @@ def rate_call_deps() -> IngestDeps:
         files=settings.files_table,
     )
     objects = S3CdrObjects(s3)
-    tenants = DynamoTenantDirectory(dynamodb, settings.tenants_table)
+    tenants = CachedTenants(DynamoTenantDirectory(dynamodb, settings.tenants_table))
     cards = compiled_cards(DynamoCardStore(dynamodb, settings.rate_cards_table))
 
     def rating_zone(tenant: str) -> str | None:

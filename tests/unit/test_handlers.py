@@ -163,3 +163,25 @@ def test_invoice_cycle_fails_loudly_instead_of_pretending_a_billing_run() -> Non
 
     with pytest.raises(RuntimeError, match="not implemented yet, so no invoice was issued"):
         module.handler(event, FakeLambdaContext())
+
+
+def test_tenant_settings_are_cached_per_container_for_a_minute() -> None:
+    from shared.domain.tenants import TenantSettings
+    from shared.wiring import CachedTenants
+
+    class Directory:
+        reads = 0
+
+        def get(self, tenant: str) -> TenantSettings | None:
+            Directory.reads += 1
+            return TenantSettings(tenant_id=tenant, card="c", currency="USD")
+
+    now = [0.0]
+    cached = CachedTenants(Directory(), ttl_s=60, clock=lambda: now[0])  # type: ignore[arg-type]
+    cached.get("acme")
+    now[0] = 59.9
+    cached.get("acme")
+    assert Directory.reads == 1
+    now[0] = 60.0
+    cached.get("acme")
+    assert Directory.reads == 2
