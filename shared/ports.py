@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.checkpoint import FileCheckpoint
@@ -58,6 +59,12 @@ class EventPublisher(Protocol):
     def low_balance(self, tenant: str, balance: Decimal, threshold: Decimal, currency: str) -> None:
         ...
 
+    def spend_cap_reached(
+        self, tenant: str, day: str, spend: Decimal, cap: Decimal, currency: str
+    ) -> None:
+        """The fraud guard's alarm: a tenant's rated spend for a UTC day reached its cap."""
+        ...
+
 
 class CommitRefused(Exception):
     """The chunk commit lost a race (lease taken over, or the checkpoint moved on): nothing
@@ -99,3 +106,55 @@ class UsageStore(Protocol):
         ...
 
     def balance(self, tenant: str) -> Decimal: ...
+
+    def day_spend(self, tenant: str, day: str) -> Decimal:
+        """Rated cost of a UTC day across destinations (from the applied breakouts)."""
+        ...
+
+
+# -- payments (stripe_webhook, wallet_recharge) ----------------------------------------------
+
+
+class WebhookVerifier(Protocol):
+    """Checks a webhook's signature on the raw body (Stripe: HMAC-SHA256, 300 s tolerance)."""
+
+    def verify(self, payload: bytes, signature: str | None) -> None:
+        """Return if genuine and recent; raise ``InvalidWebhook`` otherwise. Never logs."""
+        ...
+
+
+class WalletCredits(Protocol):
+    """Money into (or, negative, out of) a wallet: one ledger entry and the balance change in
+    one transaction, idempotent by ``entry_id`` (``DynamoUsageStore.credit``)."""
+
+    def credit(self, tenant: str, entry_id: str, amount: Decimal, currency: str) -> bool:
+        """True when written; False (nothing changed) when the entry already exists."""
+        ...
+
+
+class PaymentRecords(Protocol):
+    """Payment state (PaymentsTable): processed events, payment intents, refunds, disputes,
+    setup intents, payment methods and the links charge/customer → tenant."""
+
+    def event_seen(self, event_id: str) -> bool: ...
+
+    def mark_event(self, event_id: str, event_type: str, created: int) -> None:
+        """Remember a processed event (idempotent; expires after Stripe's retry window)."""
+        ...
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def advance(
+        self, key: str, rank: int, created: int, tenant: str | None, values: Mapping[str, Any]
+    ) -> bool:
+        """Move the record forward (``shared.domain.payments.may_advance``); False and nothing
+        written when it is already at a later state. The first tenant recorded stays."""
+        ...
+
+    def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
+        """Create or complete a lookup record (charge → tenant); its tenant never changes."""
+        ...
+
+    def flag_dispute(self, tenant: str, dispute_id: str, is_open: bool) -> None:
+        """Add the dispute to (or remove it from) the tenant's open disputes."""
+        ...

@@ -757,6 +757,9 @@ class DynamoUsageStore:
         ):
             yield _ledger_entry(_plain(item))
 
+    def day_spend(self, tenant: str, day: str) -> Decimal:
+        return sum((row["cost"] for row in self.breakouts(tenant, day, day)), Decimal(0))
+
     def breakouts(
         self, tenant: str, day_from: str | None = None, day_to: str | None = None
     ) -> list[BreakoutRow]:

@@ -151,6 +151,7 @@ def ingest_file(
         limits=RatingLimits(),
     )
     seen = CallIdSet()
+    day_costs: dict[str, Decimal] = {}  # cost this run added per UTC day (fraud guard)
     owner = f"{file_id}:{uuid.uuid4().hex[:8]}"
     chunks = 0
     balance: Decimal | None = None
@@ -161,7 +162,17 @@ def ingest_file(
         data, next_offset, last = _read_chunk(deps.objects, file, checkpoint.next_offset, options)
         try:
             balance = _charge_chunk(
-                data, next_offset, last, checkpoint, settings, job, seen, owner, deps, options
+                data,
+                next_offset,
+                last,
+                checkpoint,
+                settings,
+                job,
+                seen,
+                owner,
+                deps,
+                options,
+                day_costs,
             )
         except CommitRefused:
             refreshed = deps.store.checkpoint(file_id)
@@ -175,9 +186,24 @@ def ingest_file(
         checkpoint = refreshed
         finished = checkpoint.done
     deps.store.apply_breakouts(tenant, file_id)
+    _guard_spend(settings, day_costs, deps)
     summary = _summary_of(checkpoint)
     _write_summary(file, file_id, tenant, summary, deps)
     return IngestResult(file_id, tenant, "done", summary, chunks, balance)
+
+
+def _guard_spend(settings: TenantSettings, day_costs: dict[str, Decimal], deps: IngestDeps) -> None:
+    """Fraud guard (SPEC 1): alarm once when this file takes a day's spend to the cap.
+
+    Blocking international calls needs no event: the call status reads the day's spend.
+    """
+    cap = settings.daily_spend_cap
+    if cap is None:
+        return
+    for day, added in sorted(day_costs.items()):
+        spend = deps.store.day_spend(settings.tenant_id, day)
+        if spend >= cap > spend - added:
+            deps.events.spend_cap_reached(settings.tenant_id, day, spend, cap, settings.currency)
 
 
 def _detect(checkpoint: FileCheckpoint, data: bytes) -> FileCheckpoint:
@@ -237,6 +263,7 @@ def _charge_chunk(
     owner: str,
     deps: IngestDeps,
     options: IngestOptions,
+    day_costs: dict[str, Decimal],
 ) -> Decimal:
     """Rate one chunk in memory, then charge it exactly once. Returns the balance after."""
     tenant, store = checkpoint.tenant, deps.store
@@ -310,6 +337,8 @@ def _charge_chunk(
     )
     before = store.balance(tenant)
     after = store.commit(commit, owner)
+    for (day, _destination), delta in commit.breakouts.items():
+        day_costs[day] = day_costs.get(day, Decimal(0)) + delta.cost
     if settings.mode is BillingMode.PREPAID and crosses_below(
         before, after, settings.low_balance_threshold
     ):

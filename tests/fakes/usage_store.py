@@ -163,6 +163,16 @@ class MemoryUsageStore:
     def balance(self, tenant: str) -> Decimal:
         return self.balances.get(tenant, Decimal(0))
 
+    def day_spend(self, tenant: str, day: str) -> Decimal:
+        return sum(
+            (
+                row.delta.cost
+                for (owner, row_day, _d), row in self.breakouts.items()
+                if owner == tenant and row_day == day
+            ),
+            Decimal(0),
+        )
+
     # -- for assertions --------------------------------------------------------------------
 
     def ledger_sum(self, tenant: str) -> Decimal:
@@ -200,9 +210,15 @@ class MemoryObjects:
 @dataclass
 class RecordedEvents:
     low_balance_events: list[tuple[str, Decimal, Decimal, str]] = field(default_factory=list)
+    spend_cap_events: list[tuple[str, str, Decimal, Decimal]] = field(default_factory=list)
 
     def low_balance(self, tenant: str, balance: Decimal, threshold: Decimal, currency: str) -> None:
         self.low_balance_events.append((tenant, balance, threshold, currency))
+
+    def spend_cap_reached(
+        self, tenant: str, day: str, spend: Decimal, cap: Decimal, currency: str
+    ) -> None:
+        self.spend_cap_events.append((tenant, day, spend, cap))
 
 
 def seed_credit(store: MemoryUsageStore, tenant: str, entry_id: str, amount: Decimal) -> None:

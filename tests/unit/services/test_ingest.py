@@ -296,3 +296,24 @@ def test_the_summary_identity_holds_for_the_file() -> None:
     assert (s.rated, s.unanswered, s.rejected, s.duplicates) == (12, 1, 1, 1)
     stored = copy.deepcopy(world.objects.texts)
     assert any(key.startswith("results/acme/") for (_b, key) in stored)
+
+
+def test_the_fraud_guard_alarms_once_when_a_file_takes_a_day_to_its_spend_cap() -> None:
+    # Given a 1.00 daily cap: 20 UK calls of 0.0660 = 1.3200 on 2026-10-05 cross it
+    world = World()
+    world.settings["acme"] = settings().model_copy(update={"daily_spend_cap": Decimal("1.00")})
+    ingest_file(world.drop("tenants/acme/a.csv", uk_file(20)), world.deps(), OPTIONS)
+    assert world.events.spend_cap_events == [
+        ("acme", "2026-10-05", Decimal("1.3200"), Decimal("1.00"))
+    ]
+    # When another file adds calls to the same day, already over the cap: no second alarm
+    ingest_file(world.drop("tenants/acme/b.csv", uk_file(3, prefix="b")), world.deps(), OPTIONS)
+    assert len(world.events.spend_cap_events) == 1
+
+
+def test_no_alarm_while_the_day_stays_under_the_cap() -> None:
+    world = World()
+    world.settings["acme"] = settings().model_copy(update={"daily_spend_cap": Decimal("1.00")})
+    # 15 × 0.0660 = 0.9900 < 1.00
+    ingest_file(world.drop("tenants/acme/a.csv", uk_file(15)), world.deps(), OPTIONS)
+    assert world.events.spend_cap_events == []
