@@ -6,7 +6,7 @@ here once.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,3 +31,28 @@ class RateCallSettings(BaseSettings):
     chunk_bytes: int = Field(default=1 << 20, validation_alias="CHUNK_BYTES")
     #: how long a rating lease lasts before another file of the tenant may take over
     lease_ms: int = Field(default=60_000, validation_alias="LEASE_MS")
+
+
+class StripeWebhookSettings(BaseSettings):
+    """stripe_webhook: tables, the signing secret's source and the request limits.
+
+    In AWS the secret is the SSM SecureString parameter named by
+    ``STRIPE_WEBHOOK_SECRET_PARAMETER`` (template.yaml); locally and in tests it may be given
+    directly as ``STRIPE_WEBHOOK_SECRET``, which then wins. Several secrets (while one is
+    rolled in the dashboard) are comma-separated. The value is never logged.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    payments_table: str = Field(validation_alias="PAYMENTS_TABLE")
+    tenants_table: str = Field(validation_alias="TENANTS_TABLE")
+    ledger_table: str = Field(validation_alias="LEDGER_TABLE")
+    balances_table: str = Field(validation_alias="BALANCES_TABLE")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    webhook_secret_parameter: str | None = Field(
+        default=None, validation_alias="STRIPE_WEBHOOK_SECRET_PARAMETER"
+    )
+    #: bodies over this many bytes get 413 (Stripe events are a few KB; HTTP APIs have no limit)
+    max_body_bytes: int = Field(default=64 * 1024, validation_alias="WEBHOOK_MAX_BODY_BYTES")
+    #: a signature older than this is refused (Stripe's default, SPEC section 6)
+    tolerance_seconds: int = Field(default=300, validation_alias="WEBHOOK_TOLERANCE_SECONDS")

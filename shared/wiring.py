@@ -21,12 +21,16 @@ from shared.adapters.dynamodb import (
     UsageTables,
 )
 from shared.adapters.events import EventBridgePublisher
+from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.adapters.s3 import S3CdrObjects
-from shared.config import RateCallSettings
+from shared.adapters.secrets import ssm_secret
+from shared.adapters.stripe_signature import StripeSignatureVerifier
+from shared.config import RateCallSettings, StripeWebhookSettings
 from shared.domain.errors import BillingError
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
 from shared.services.ingest import IngestDeps, IngestOptions
+from shared.services.payments_webhook import WebhookDeps
 
 
 class CardMissing(BillingError):
@@ -127,6 +131,41 @@ def rate_call_deps() -> IngestDeps:
 
 def rate_call_settings() -> RateCallSettings:
     return RateCallSettings()
+
+
+@lru_cache(maxsize=1)
+def stripe_webhook_settings() -> StripeWebhookSettings:
+    return StripeWebhookSettings()  # read from the environment
+
+
+@lru_cache(maxsize=1)
+def stripe_webhook_deps() -> WebhookDeps:
+    """Built once per container: the secret is fetched once, not per request."""
+    settings = stripe_webhook_settings()
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb")
+    if settings.webhook_secret is not None:
+        secret = settings.webhook_secret.get_secret_value()
+    elif settings.webhook_secret_parameter:
+        secret = ssm_secret(session.client("ssm"), settings.webhook_secret_parameter)
+    else:
+        raise BillingError(
+            "stripe_webhook needs STRIPE_WEBHOOK_SECRET_PARAMETER (an SSM SecureString) "
+            "or, locally, STRIPE_WEBHOOK_SECRET"
+        )
+    # the webhook touches only the ledger and the balances of the usage tables
+    tables = UsageTables(
+        rated_calls="", ledger=settings.ledger_table, balances=settings.balances_table,
+        breakouts="", files="",
+    )
+    return WebhookDeps(
+        verifier=StripeSignatureVerifier(
+            tuple(part.strip() for part in secret.split(",")), settings.tolerance_seconds
+        ),
+        records=DynamoPaymentRecords(dynamodb, settings.payments_table),
+        wallet=DynamoUsageStore(dynamodb, tables),
+        tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
+    )
 
 
 def clients_for_local(environment: dict[str, str]) -> dict[str, Any]:  # pragma: no cover

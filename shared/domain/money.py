@@ -231,3 +231,14 @@ def ratio_text(numerator: int, denominator: int) -> str:
         return f"{units_to_decimal(numerator * 10**places // denominator, places):f}"
     units = round_ratio(numerator, denominator, 24, Rounding.DOWN)
     return f"{units_to_decimal(units, 24):f}…"
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    """A gateway's integer minor units as an exact Decimal (2000 EUR → 20.00, 500 JPY → 500).
+
+    The inverse of :func:`to_minor_units`, for amounts Stripe reports (``amount_received``,
+    a refund's ``amount``). Exact: no rounding happens here.
+    """
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise ValidationError(f"a minor-unit amount must be an integer, got {units!r}")
+    return Decimal(units).scaleb(-minor_units(currency))

@@ -20,7 +20,10 @@ TABLE_KEYS = {
     "BreakoutsTable": ("tenant", "day_destination"),
     "FilesTable": ("file_id", None),
     "IdempotencyTable": ("id", None),
+    "PaymentsTable": ("record_key", None),
 }
+#: the tables rate_call reaches (payments are stripe_webhook's)
+RATING_TABLES = set(TABLE_KEYS) - {"PaymentsTable"}
 READ_ONLY = {"TenantsTable", "RateCardsTable"}
 READ_WRITE = set(TABLE_KEYS) - READ_ONLY
 ENV_TABLES = {
@@ -126,7 +129,7 @@ def test_the_ledger_and_the_balances_can_be_restored_to_any_point_in_time(
         if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
     }
 
-    assert {"LedgerTable", "BalancesTable"} <= with_pitr
+    assert {"LedgerTable", "BalancesTable", "PaymentsTable"} <= with_pitr
 
 
 def test_rated_calls_and_idempotency_records_expire_by_ttl(deployed: dict[str, Any]) -> None:
@@ -140,6 +143,8 @@ def test_rated_calls_and_idempotency_records_expire_by_ttl(deployed: dict[str, A
         "RatedCallsTable": {"AttributeName": "expires_at", "Enabled": True},
         # Powertools' DynamoDBPersistenceLayer default expiry attribute
         "IdempotencyTable": {"AttributeName": "expiration", "Enabled": True},
+        # processed Stripe event ids, kept past Stripe's three-day retry window
+        "PaymentsTable": {"AttributeName": "expires_at", "Enabled": True},
     }
 
 
@@ -190,8 +195,8 @@ def test_rate_call_reads_tenants_and_cards_and_writes_only_its_results(
     # Given rate_call's role
     grants = dynamodb_grants(role_statements(deployed, "RateCallFunction"))
 
-    # Then it reaches exactly the eight tables, item-level actions only, named by ARN
-    assert set(grants) == set(TABLE_KEYS)
+    # Then it reaches exactly the eight rating tables, item-level actions only, named by ARN
+    assert set(grants) == RATING_TABLES
     for table, actions in grants.items():
         assert "dynamodb:*" not in actions
         assert actions <= {
@@ -260,3 +265,41 @@ def test_each_table_is_documented_in_the_data_model(table: str) -> None:
     for key in TABLE_KEYS[table]:
         if key:
             assert f"`{key}`" in doc, (table, key)
+
+
+def test_stripe_webhook_appends_to_the_ledger_and_reads_one_secret(
+    deployed: dict[str, Any],
+) -> None:
+    # Given stripe_webhook's role
+    statements = role_statements(deployed, "StripeWebhookFunction")
+    grants = dynamodb_grants(statements)
+
+    # Then it reads tenants, appends to the ledger, moves balances and keeps payment records
+    assert grants == {
+        "TenantsTable": {"dynamodb:GetItem"},
+        "LedgerTable": {"dynamodb:PutItem"},
+        "BalancesTable": {"dynamodb:UpdateItem"},
+        "PaymentsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    }
+    # and reads exactly one SSM parameter, the one the template parameter names
+    ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
+    assert [(as_list(s["Action"]), s["Resource"]) for s in ssm] == [(
+        ["ssm:GetParameter"],
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                    "parameter${StripeWebhookSecretParameter}"},
+    )]
+    variables = deployed["Resources"]["StripeWebhookFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert variables["STRIPE_WEBHOOK_SECRET_PARAMETER"] == {"Ref": "StripeWebhookSecretParameter"}
+    assert "STRIPE_WEBHOOK_SECRET" not in variables  # the value never sits in the template
+
+
+def test_stripe_webhook_is_post_stripe_webhook_on_an_http_api(template: dict[str, Any]) -> None:
+    events = template["Resources"]["StripeWebhookFunction"]["Properties"]["Events"]
+
+    assert events == {
+        "StripeWebhook": {
+            "Type": "HttpApi", "Properties": {"Path": "/stripe/webhook", "Method": "POST"}
+        }
+    }

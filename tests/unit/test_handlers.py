@@ -5,6 +5,7 @@ Each handler is called with the real-shaped sample event from its ``events/`` fo
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
@@ -136,25 +137,78 @@ def _settings() -> Any:
     return RateCallSettings.model_validate({f"{name}_TABLE": name.lower() for name in tables})
 
 
-def test_stripe_webhook_answers_501_so_stripe_retries_the_delivery() -> None:
-    event = sample_event("stripe_webhook", "webhook_request")
+def _webhook_world(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from shared.config import StripeWebhookSettings
+    from tests.unit.services.test_payments_webhook import World
 
-    response = handler_module("stripe_webhook").handler(event, FakeLambdaContext())
+    world = World()
+    module = handler_module("stripe_webhook")
+    settings = StripeWebhookSettings.model_validate(
+        {"PAYMENTS_TABLE": "p", "TENANTS_TABLE": "t", "LEDGER_TABLE": "l", "BALANCES_TABLE": "b"}
+    )
+    monkeypatch.setattr(module, "stripe_webhook_settings", lambda: settings)
+    monkeypatch.setattr(module, "stripe_webhook_deps", world.deps)
+    return world
 
-    assert response["statusCode"] == 501
-    assert response["headers"] == {"Content-Type": "application/json"}
-    assert "retry later" in json.loads(response["body"])["error"]
+
+def test_stripe_webhook_credits_a_signed_success_and_answers_200(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fakes.payments import event, payment_intent, sign
+
+    # Given the sample request carrying a correctly signed payment_intent.succeeded (base64,
+    # as API Gateway sends binary bodies): 2000 cents = 20.00 EUR for acme
+    world = _webhook_world(monkeypatch)
+    payload = event("payment_intent.succeeded", payment_intent("pi_h", "acme", 2000), "evt_h")
+    request = sample_event("stripe_webhook", "webhook_request")
+    request["headers"]["stripe-signature"] = sign(payload)
+    request["body"] = base64.b64encode(payload).decode()
+    request["isBase64Encoded"] = True
+
+    response = handler_module("stripe_webhook").handler(request, FakeLambdaContext())
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"received": True, "outcome": "processed"}
+    assert world.wallet.balance("acme") == Decimal("20.00")
 
 
-def test_stripe_webhook_never_logs_the_signature_or_the_body(log_output: io.StringIO) -> None:
-    event = sample_event("stripe_webhook", "webhook_request")
+def test_stripe_webhook_answers_400_to_a_bad_signature_and_413_to_a_huge_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _webhook_world(monkeypatch)
+    request = sample_event("stripe_webhook", "webhook_request")  # its signature is zeros
+    huge = {**request, "body": "x" * (65 * 1024)}
 
-    handler_module("stripe_webhook").handler(event, FakeLambdaContext())
+    bad = handler_module("stripe_webhook").handler(request, FakeLambdaContext())
+    too_large = handler_module("stripe_webhook").handler(huge, FakeLambdaContext())
+
+    assert bad["statusCode"] == 400
+    assert "signature" in json.loads(bad["body"])["error"]
+    assert too_large["statusCode"] == 413
+    assert world.snapshot() == ({}, {})
+
+
+def test_stripe_webhook_never_logs_the_signature_or_the_body(
+    monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+) -> None:
+    from tests.fakes.payments import TEST_SECRET, event, payment_intent, sign
+
+    _webhook_world(monkeypatch)
+    payload = event("payment_intent.succeeded", payment_intent("pi_l", "acme", 2000), "evt_l")
+    refused = sample_event("stripe_webhook", "webhook_request")
+    accepted = {**refused, "body": payload.decode(),
+                "headers": {**refused["headers"], "stripe-signature": sign(payload)}}
+
+    for request in (refused, accepted):
+        handler_module("stripe_webhook").handler(request, FakeLambdaContext())
 
     logged = log_output.getvalue()
     assert "POST /stripe/webhook" in logged
-    assert event["headers"]["stripe-signature"] not in logged
-    assert "pi_1Example" not in logged
+    assert "evt_l" in logged  # ids are logged
+    for secret in (refused["headers"]["stripe-signature"],
+                   accepted["headers"]["stripe-signature"], TEST_SECRET, "pi_1Example",
+                   '"amount_received"'):
+        assert secret not in logged
 
 
 def test_invoice_cycle_fails_loudly_instead_of_pretending_a_billing_run() -> None:

@@ -1,0 +1,121 @@
+"""PaymentsTable: processed Stripe events and payment state that only moves forward.
+
+One item per ``record_key`` (docs/data-model.md): ``event#<evt id>`` (expires after
+``EVENT_RETENTION_DAYS``), ``payment_intent#<pi>``, ``refund#<re>``, ``dispute#<dp>``,
+``setup_intent#<seti>``, ``payment_method#<pm>``, the links ``charge#<ch>`` and
+``customer#<cus>`` (→ tenant) and ``account#<tenant>`` (open disputes).
+
+``advance`` is one conditional ``UpdateItem`` implementing
+``shared.domain.payments.may_advance``; ``tests/fakes/payments.py`` mirrors it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.adapters.dynamodb import Conflict, _av, _errors, _item, _plain, _values
+from shared.domain.payments import FINAL_RANK
+
+#: Stripe retries a delivery for up to three days; event records are kept longer than that
+EVENT_RETENTION_DAYS = 30
+_DAY = 86_400
+
+
+class DynamoPaymentRecords:
+    """``shared.ports.PaymentRecords`` on PaymentsTable."""
+
+    def __init__(
+        self, client: Any, table: str, *, now: Callable[[], float] = time.time
+    ) -> None:
+        self.client = client
+        self.table = table
+        self._now = now
+
+    def event_seen(self, event_id: str) -> bool:
+        return self.get(f"event#{event_id}") is not None
+
+    def mark_event(self, event_id: str, event_type: str, created: int) -> None:
+        try:
+            with _errors(f"PutItem {self.table} (event)"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=_item({
+                        "record_key": f"event#{event_id}",
+                        "event_type": event_type,
+                        "created": created,
+                        "expires_at": int(self._now()) + EVENT_RETENTION_DAYS * _DAY,
+                    }),
+                    ConditionExpression="attribute_not_exists(record_key)",
+                )
+        except Conflict:
+            pass  # a concurrent delivery recorded it first
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with _errors(f"GetItem {self.table}"):
+            found = self.client.get_item(
+                TableName=self.table, Key=_item({"record_key": key}), ConsistentRead=True
+            ).get("Item")
+        return _plain(found) if found else None
+
+    def advance(
+        self, key: str, rank: int, created: int, tenant: str | None, values: Mapping[str, Any]
+    ) -> bool:
+        fields = [(name, value) for name, value in values.items() if value is not None]
+        names = {f"#f{i}": name for i, (name, _) in enumerate(fields)}
+        names |= {"#rank": "rank", "#created": "created"}
+        attribute_values = {f":f{i}": _av(value) for i, (_, value) in enumerate(fields)}
+        attribute_values |= _values(rank=rank, created=created, final=FINAL_RANK)
+        sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
+        sets += ["#rank = :rank", "#created = :created"]
+        if tenant is not None:  # the first tenant recorded stays (tenant isolation)
+            sets.append("#tenant = if_not_exists(#tenant, :tenant)")
+            names["#tenant"] = "tenant"
+            attribute_values |= _values(tenant=tenant)
+        try:
+            with _errors(f"UpdateItem {self.table} ({key})"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_item({"record_key": key}),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=(
+                        "attribute_not_exists(#rank) OR #rank < :rank OR "
+                        "(#rank = :rank AND #rank < :final AND #created <= :created)"
+                    ),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=attribute_values,
+                )
+        except Conflict:
+            return False
+        return True
+
+    def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
+        fields = [(name, value) for name, value in values.items() if value is not None]
+        names = {f"#f{i}": name for i, (name, _) in enumerate(fields)} | {"#tenant": "tenant"}
+        attribute_values = {f":f{i}": _av(value) for i, (_, value) in enumerate(fields)}
+        sets = [f"#f{i} = if_not_exists(#f{i}, :f{i})" for i in range(len(fields))]
+        sets.append("#tenant = if_not_exists(#tenant, :tenant)")
+        with _errors(f"UpdateItem {self.table} ({key})"):
+            self.client.update_item(
+                TableName=self.table,
+                Key=_item({"record_key": key}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attribute_values | _values(tenant=tenant),
+            )
+
+    def flag_dispute(self, tenant: str, dispute_id: str, is_open: bool) -> None:
+        action = "ADD" if is_open else "DELETE"
+        with _errors(f"UpdateItem {self.table} (account#{tenant})"):
+            self.client.update_item(
+                TableName=self.table,
+                Key=_item({"record_key": f"account#{tenant}"}),
+                UpdateExpression=f"{action} #open :dispute",
+                ExpressionAttributeNames={"#open": "open_disputes"},
+                ExpressionAttributeValues=_values(dispute={dispute_id}),
+            )
+
+    def open_disputes(self, tenant: str) -> set[str]:
+        found = self.get(f"account#{tenant}") or {}
+        return set(found.get("open_disputes") or set())

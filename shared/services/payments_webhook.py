@@ -1,0 +1,334 @@
+"""Stripe webhooks into the wallet: verify, dedupe, route, move state forward only.
+
+Steps for one request (SPEC section 6):
+
+1. size limit on the (possibly base64) body, then the signature on the RAW bytes
+   (``WebhookVerifier``); any failure raises ``InvalidWebhook`` before anything is read or
+   written, and the handler answers 400 (413 for size);
+2. the body must be a JSON Stripe event (``parse_event``); else 400, nothing written;
+3. an event id already processed is answered 200 at once (dedupe by event id);
+4. the event is routed by type; every effect is idempotent on its own (ledger entries keyed
+   by Stripe object ids, records that only move forward), so a crash between the effect and
+   step 5 is repaired by Stripe's redelivery;
+5. the event id is recorded as processed.
+
+Money moves only on a verified event: ``payment_intent.succeeded`` credits
+``topup#<payment intent>`` with ``amount_received``; a succeeded refund debits
+``refund#<refund>``. Events for a tenant we do not know, or in another currency than the
+tenant's wallet, are recorded as ``unmatched`` and change no balance.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.domain.errors import ValidationError
+from shared.domain.payments import (
+    DISPUTE_RANKS,
+    FINAL_RANK,
+    PAYMENT_METHOD_RANKS,
+    PAYMENT_RANKS,
+    InvalidWebhook,
+    PayloadTooLarge,
+    StripeEvent,
+    metadata_tenant,
+    parse_event,
+    refund_entry_id,
+    stripe_amount,
+    topup_entry_id,
+)
+from shared.ports import PaymentRecords, TenantDirectory, WalletCredits, WebhookVerifier
+
+#: Stripe events are a few KB; anything this large is not one of them
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDeps:
+    verifier: WebhookVerifier
+    records: PaymentRecords
+    wallet: WalletCredits
+    tenants: TenantDirectory
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    """What happened to one verified event (logged by the handler; ids only)."""
+
+    event_id: str
+    event_type: str
+    #: processed | duplicate | ignored | unmatched
+    outcome: str
+    tenant: str | None = None
+    #: ledger entries written by this delivery (0 on a repeat)
+    entries: int = 0
+
+
+def webhook_body(body: str | None, is_base64: bool, max_bytes: int) -> bytes:
+    """The raw bytes Stripe signed, from an HTTP API event's ``body``; size-checked first."""
+    text = body or ""
+    # base64 grows 4/3: refuse before decoding anything obviously too large
+    if len(text) > (max_bytes * 4) // 3 + 4:
+        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+    if is_base64:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidWebhook("the body is not valid base64") from None
+    else:
+        raw = text.encode("utf-8")
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+    return raw
+
+
+def receive_webhook(
+    raw: bytes, signature: str | None, deps: WebhookDeps, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> WebhookResult:
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+    deps.verifier.verify(raw, signature)
+    try:
+        document = json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidWebhook("the signed body is not JSON") from None
+    event = parse_event(document)
+    if deps.records.event_seen(event.id):
+        return WebhookResult(event.id, event.type, "duplicate")
+    route = ROUTES.get(event.type)
+    try:
+        result = route(event, deps) if route else WebhookResult(event.id, event.type, "ignored")
+    except ValidationError as error:
+        # genuine but malformed (no currency, negative amount): 400 so it shows as failed in
+        # the Stripe dashboard; nothing was written, the record below is not made
+        raise InvalidWebhook(f"{event.type} {event.id}: {error}") from None
+    deps.records.mark_event(event.id, event.type, event.created)
+    return result
+
+
+# ------------------------------------------------------------------------------ routing
+
+
+def _tenant_of(deps: WebhookDeps, obj: dict[str, Any]) -> str | None:
+    """Our records first (they were written from our own PaymentIntents), then metadata."""
+    refs = [("payment_intent", "payment_intent#"), ("charge", "charge#")]
+    if obj.get("object") == "charge":
+        refs.append(("id", "charge#"))
+    for field, prefix in refs:
+        ref = obj.get(field)
+        if isinstance(ref, str):
+            found = deps.records.get(prefix + ref)
+            if found and found.get("tenant"):
+                return str(found["tenant"])
+    tenant = metadata_tenant(obj)
+    if tenant:
+        return tenant
+    customer = obj.get("customer")
+    if isinstance(customer, str):
+        found = deps.records.get(f"customer#{customer}")
+        if found and found.get("tenant"):
+            return str(found["tenant"])
+    return None
+
+
+def _wallet_currency(deps: WebhookDeps, tenant: str | None) -> str | None:
+    settings = deps.tenants.get(tenant) if tenant else None
+    return settings.currency if settings else None
+
+
+def _payment_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+    intent = event.obj
+    tenant = _tenant_of(deps, intent)
+    amount, currency = stripe_amount(intent, "amount_received")
+    values = {
+        "status": "succeeded",
+        "amount": amount,
+        "currency": currency,
+        "charge": _ref(intent.get("latest_charge")),
+        "customer": _ref(intent.get("customer")),
+        "event": event.id,
+    }
+    if tenant is None or _wallet_currency(deps, tenant) != currency:
+        values["status"] = "unmatched"
+        deps.records.advance(f"payment_intent#{intent['id']}", 1, event.created, tenant, values)
+        return WebhookResult(event.id, event.type, "unmatched", tenant)
+    # the credit first: if we crash before the state write, the redelivery finds the entry
+    # and only completes the record; the other order could lose the credit
+    written = deps.wallet.credit(tenant, topup_entry_id(intent["id"]), amount, currency)
+    deps.records.advance(
+        f"payment_intent#{intent['id']}", PAYMENT_RANKS["succeeded"], event.created, tenant,
+        values,
+    )
+    charge = values["charge"]
+    if charge:
+        deps.records.link(f"charge#{charge}", tenant, {"payment_intent": intent["id"]})
+    if values["customer"]:
+        deps.records.link(f"customer#{values['customer']}", tenant, {})
+    return WebhookResult(event.id, event.type, "processed", tenant, int(written))
+
+
+def _payment_status(status: str) -> Callable[[StripeEvent, WebhookDeps], WebhookResult]:
+    def handle(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+        intent = event.obj
+        tenant = _tenant_of(deps, intent)
+        error = intent.get("last_payment_error")
+        error = error if isinstance(error, dict) else {}
+        deps.records.advance(
+            f"payment_intent#{intent['id']}", PAYMENT_RANKS[status], event.created, tenant,
+            {
+                "status": status,
+                "failure_code": _ref(error.get("code")),
+                "decline_code": _ref(error.get("decline_code")),
+                "customer": _ref(intent.get("customer")),
+                "event": event.id,
+            },
+        )
+        return WebhookResult(event.id, event.type, "processed", tenant)
+
+    return handle
+
+
+def _refunds(event: StripeEvent) -> list[dict[str, Any]]:
+    """The refund objects an event carries: a charge's ``refunds.data`` or the refund itself."""
+    obj = event.obj
+    if obj.get("object") == "refund":
+        return [obj]
+    listed = obj.get("refunds")
+    data = listed.get("data") if isinstance(listed, dict) else None
+    return [item for item in data or [] if isinstance(item, dict)]
+
+
+def _refund(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+    """A refund back to the card takes the money out of the wallet once per refund id, when
+    Stripe reports it succeeded (a pending refund waits for ``charge.refund.updated``)."""
+    charge = event.obj
+    tenant = _tenant_of(deps, charge)
+    currency_of_wallet = _wallet_currency(deps, tenant)
+    entries = 0
+    outcome = "processed"
+    for refund in _refunds(event):
+        amount, currency = stripe_amount(refund, "amount")
+        status = str(refund.get("status") or "")
+        matched = tenant is not None and currency == currency_of_wallet
+        deps.records.advance(
+            f"refund#{refund['id']}",
+            FINAL_RANK if status in {"succeeded", "failed", "canceled"} else 1,
+            event.created,
+            tenant,
+            {"status": status if matched else "unmatched", "amount": amount,
+             "currency": currency, "charge": _ref(refund.get("charge")), "event": event.id},
+        )
+        if not matched:
+            outcome = "unmatched"
+            continue
+        assert tenant is not None
+        if status == "succeeded":
+            entries += deps.wallet.credit(tenant, refund_entry_id(refund["id"]), -amount, currency)
+    return WebhookResult(event.id, event.type, outcome, tenant, entries)
+
+
+def _dispute(is_open: bool) -> Callable[[StripeEvent, WebhookDeps], WebhookResult]:
+    def handle(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+        dispute = event.obj
+        tenant = _tenant_of(deps, dispute)
+        amount, currency = stripe_amount(dispute, "amount")
+        fees = [
+            item.get("fee") for item in dispute.get("balance_transactions") or []
+            if isinstance(item, dict) and isinstance(item.get("fee"), int)
+        ]
+        moved = deps.records.advance(
+            f"dispute#{dispute['id']}",
+            DISPUTE_RANKS["open" if is_open else "closed"],
+            event.created,
+            tenant,
+            {
+                "status": "open" if is_open else "closed",
+                "stripe_status": _ref(dispute.get("status")),
+                "reason": _ref(dispute.get("reason")),
+                "amount": amount,
+                "currency": currency,
+                "charge": _ref(dispute.get("charge")),
+                # the dispute fee is the operator's cost (margin), never charged to the tenant
+                "fee_minor_units": sum(fees) if fees else None,
+                "event": event.id,
+            },
+        )
+        if tenant is None:
+            return WebhookResult(event.id, event.type, "unmatched")
+        if moved:
+            deps.records.flag_dispute(tenant, dispute["id"], is_open)
+        return WebhookResult(event.id, event.type, "processed", tenant)
+
+    return handle
+
+
+def _setup_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+    setup = event.obj
+    tenant = _tenant_of(deps, setup)
+    customer = _ref(setup.get("customer"))
+    deps.records.advance(
+        f"setup_intent#{setup['id']}", FINAL_RANK, event.created, tenant,
+        {"status": "succeeded", "customer": customer,
+         "payment_method": _ref(setup.get("payment_method")), "event": event.id},
+    )
+    if tenant and customer:
+        deps.records.link(f"customer#{customer}", tenant, {})
+    return WebhookResult(event.id, event.type, "processed" if tenant else "unmatched", tenant)
+
+
+def _payment_method(state: str) -> Callable[[StripeEvent, WebhookDeps], WebhookResult]:
+    def handle(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+        method = event.obj
+        tenant = _tenant_of(deps, method)
+        found = method.get("card")
+        card: dict[str, Any] = found if isinstance(found, dict) else {}
+        deps.records.advance(
+            f"payment_method#{method['id']}", PAYMENT_METHOD_RANKS[state], event.created, tenant,
+            {
+                "status": state,
+                "customer": _ref(method.get("customer")),
+                "brand": _ref(card.get("brand")),
+                "last4": _ref(card.get("last4")),
+                "exp_month": _int_or_none(card.get("exp_month")),
+                "exp_year": _int_or_none(card.get("exp_year")),
+                "event": event.id,
+            },
+        )
+        return WebhookResult(event.id, event.type, "processed", tenant)
+
+    return handle
+
+
+def _ref(value: Any) -> str | None:
+    """A Stripe reference field: an id string, an expanded object's id, or None."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+ROUTES: dict[str, Callable[[StripeEvent, WebhookDeps], WebhookResult]] = {
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": _payment_status("failed"),
+    "payment_intent.requires_action": _payment_status("requires_action"),
+    "charge.refunded": _refund,
+    "charge.refund.updated": _refund,
+    "refund.created": _refund,
+    "refund.updated": _refund,
+    "charge.dispute.created": _dispute(is_open=True),
+    "charge.dispute.closed": _dispute(is_open=False),
+    "setup_intent.succeeded": _setup_succeeded,
+    "payment_method.attached": _payment_method("attached"),
+    "payment_method.detached": _payment_method("detached"),
+}

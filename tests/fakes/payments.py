@@ -1,0 +1,148 @@
+"""In-memory payment records and wallet that enforce the DynamoDB adapters' conditions, and
+signed Stripe webhook payloads built from Stripe's published fixtures.
+
+``MemoryPaymentRecords.advance`` applies ``may_advance`` exactly as the conditional
+``UpdateItem`` of ``DynamoPaymentRecords`` does; ``MemoryWallet.credit`` refuses an entry id
+it already holds, as the ledger's ``attribute_not_exists`` condition does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shared.domain.payments import may_advance
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures.json"
+TEST_SECRET = "whsec_test_0123456789abcdefghijklmnop"  # a test secret, valid nowhere
+
+
+@dataclass
+class MemoryPaymentRecords:
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def event_seen(self, event_id: str) -> bool:
+        return f"event#{event_id}" in self.items
+
+    def mark_event(self, event_id: str, event_type: str, created: int) -> None:
+        self.items.setdefault(f"event#{event_id}", {"event_type": event_type, "created": created})
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        found = self.items.get(key)
+        return copy.deepcopy(found) if found is not None else None
+
+    def advance(
+        self, key: str, rank: int, created: int, tenant: str | None, values: Mapping[str, Any]
+    ) -> bool:
+        item = self.items.get(key, {})
+        if not may_advance(item.get("rank"), item.get("created"), rank, created):
+            return False
+        updated = {**item, **{k: v for k, v in values.items() if v is not None}}
+        updated |= {"rank": rank, "created": created}
+        if tenant is not None:
+            updated.setdefault("tenant", tenant)
+        self.items[key] = updated
+        return True
+
+    def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
+        item = self.items.setdefault(key, {})
+        for name, value in values.items():
+            if value is not None:
+                item.setdefault(name, value)
+        item.setdefault("tenant", tenant)
+
+    def flag_dispute(self, tenant: str, dispute_id: str, is_open: bool) -> None:
+        disputes = self.items.setdefault(f"account#{tenant}", {}).setdefault(
+            "open_disputes", set()
+        )
+        (disputes.add if is_open else disputes.discard)(dispute_id)
+
+    def open_disputes(self, tenant: str) -> set[str]:
+        return set(self.items.get(f"account#{tenant}", {}).get("open_disputes", set()))
+
+
+@dataclass
+class MemoryWallet:
+    entries: dict[tuple[str, str], tuple[Decimal, str]] = field(default_factory=dict)
+
+    def credit(self, tenant: str, entry_id: str, amount: Decimal, currency: str) -> bool:
+        if (tenant, entry_id) in self.entries:
+            return False
+        self.entries[(tenant, entry_id)] = (amount, currency)
+        return True
+
+    def balance(self, tenant: str) -> Decimal:
+        return sum(
+            (amount for (owner, _), (amount, _) in self.entries.items() if owner == tenant),
+            Decimal(0),
+        )
+
+
+# ------------------------------------------------------------------------------ payloads
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A fresh copy of one of Stripe's published example objects."""
+    objects: dict[str, Any] = json.loads(FIXTURES.read_text(encoding="utf-8"))
+    return copy.deepcopy(objects[name])
+
+
+def event(event_type: str, obj: dict[str, Any], event_id: str, created: int = 0) -> bytes:
+    """A Stripe event envelope (the fixture's) around ``obj``, as the bytes Stripe sends."""
+    envelope = fixture("event")
+    envelope.update(
+        id=event_id, type=event_type, created=created or int(time.time()), data={"object": obj}
+    )
+    return json.dumps(envelope).encode("utf-8")
+
+
+def sign(payload: bytes, secret: str = TEST_SECRET, timestamp: int | None = None) -> str:
+    """A ``Stripe-Signature`` header as Stripe computes it (HMAC-SHA256 of ``t.body``)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{stamp}.".encode() + payload
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def payment_intent(
+    pi_id: str, tenant: str, amount: int, currency: str = "eur", status: str = "succeeded",
+    charge: str | None = None, customer: str | None = None,
+) -> dict[str, Any]:
+    intent = fixture("payment_intent")
+    intent.update(
+        id=pi_id, amount=amount, amount_received=amount if status == "succeeded" else 0,
+        currency=currency, status=status, metadata={"tenant": tenant},
+        latest_charge=charge, customer=customer, last_payment_error=None, next_action=None,
+    )
+    if status == "requires_payment_method":
+        intent["last_payment_error"] = {
+            "code": "card_declined", "decline_code": "insufficient_funds", "type": "card_error"
+        }
+    return intent
+
+
+def refunded_charge(
+    charge_id: str, pi_id: str, refunds: list[tuple[str, int]], currency: str = "eur"
+) -> dict[str, Any]:
+    charge = fixture("charge")
+    refund_objects = []
+    for refund_id, amount in refunds:
+        refund = fixture("refund")
+        refund.update(id=refund_id, amount=amount, charge=charge_id, payment_intent=pi_id,
+                      currency=currency, status="succeeded")
+        refund_objects.append(refund)
+    charge.update(
+        id=charge_id, payment_intent=pi_id, currency=currency, refunded=True,
+        amount_refunded=sum(amount for _, amount in refunds),
+        refunds={"object": "list", "data": refund_objects, "has_more": False,
+                 "url": f"/v1/charges/{charge_id}/refunds"},
+    )
+    return charge
