@@ -158,3 +158,45 @@ class PaymentRecords(Protocol):
     def flag_dispute(self, tenant: str, dispute_id: str, is_open: bool) -> None:
         """Add the dispute to (or remove it from) the tenant's open disputes."""
         ...
+
+
+class PaymentGateway(Protocol):
+    """Stripe behind a port: off-session PaymentIntents on the tenant's default card."""
+
+    def charge_off_session(
+        self, customer: str, amount_minor: int, currency: str, idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
+        """Create and confirm a PaymentIntent; a ``shared.domain.payments.Charge``."""
+        ...
+
+    def retrieve(self, intent_id: str) -> Any:
+        """The PaymentIntent's current state, as a ``Charge``."""
+        ...
+
+
+class RechargeRecords(Protocol):
+    """The per-tenant recharge slot (PaymentsTable ``recharge#<tenant>``): our own
+    idempotency record, so one trigger never charges twice and one tenant never has two
+    recharges in flight."""
+
+    def customer_of(self, tenant: str) -> str | None: ...
+
+    def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
+        """Take the slot for ``trigger`` (or find it already ours); None when another
+        recharge is in flight or the tenant is backing off after a decline."""
+        ...
+
+    def settle(self, tenant: str, trigger: str, values: Mapping[str, Any]) -> None:
+        """Record the outcome of ``trigger`` (only while the slot is still ours)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells a tenant something needs them (SES in AWS): a decline, an authentication."""
+
+    def notify(self, tenant: str, kind: str, detail: Mapping[str, str]) -> None: ...
+
+
+class WalletBalances(Protocol):
+    def balance(self, tenant: str) -> Decimal: ...

@@ -119,3 +119,53 @@ class DynamoPaymentRecords:
     def open_disputes(self, tenant: str) -> set[str]:
         found = self.get(f"account#{tenant}") or {}
         return set(found.get("open_disputes") or set())
+
+    # -- the recharge slot (shared.ports.RechargeRecords) ------------------------------------
+
+    def customer_of(self, tenant: str) -> str | None:
+        found = self.get(f"stripe#{tenant}") or {}
+        customer = found.get("customer")
+        return str(customer) if customer else None
+
+    def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
+        key = f"recharge#{tenant}"
+        try:
+            with _errors(f"UpdateItem {self.table} ({key} claim)"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_item({"record_key": key}),
+                    UpdateExpression=(
+                        "SET #trigger = :trigger, #state = :pending, #claimed = :now "
+                        "REMOVE #intent_id, #outcome"
+                    ),
+                    ConditionExpression=(
+                        "attribute_not_exists(record_key) OR "
+                        "(#state = :done AND #retry_after <= :now AND #trigger <> :trigger)"
+                    ),
+                    ExpressionAttributeNames={
+                        "#trigger": "trigger", "#state": "state", "#claimed": "claimed_at",
+                        "#intent_id": "intent_id", "#outcome": "outcome",
+                        "#retry_after": "retry_after",
+                    },
+                    ExpressionAttributeValues=_values(
+                        trigger=trigger, pending="pending", done="done", now=now
+                    ),
+                )
+        except Conflict:
+            pass  # someone holds it: ours if it carries our trigger
+        found = self.get(key)
+        return found if found is not None and found.get("trigger") == trigger else None
+
+    def settle(self, tenant: str, trigger: str, values: Mapping[str, Any]) -> None:
+        fields = [(name, value) for name, value in values.items() if value is not None]
+        names = {f"#f{i}": name for i, (name, _) in enumerate(fields)} | {"#trigger": "trigger"}
+        attribute_values = {f":f{i}": _av(value) for i, (_, value) in enumerate(fields)}
+        with _errors(f"UpdateItem {self.table} (recharge#{tenant} settle)"):
+            self.client.update_item(
+                TableName=self.table,
+                Key=_item({"record_key": f"recharge#{tenant}"}),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression="#trigger = :trigger",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attribute_values | _values(trigger=trigger),
+            )

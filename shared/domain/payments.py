@@ -126,3 +126,32 @@ def topup_entry_id(payment_intent: str) -> str:
 
 def refund_entry_id(refund: str) -> str:
     return f"refund#{refund}"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One PaymentIntent as the gateway reports it (a verified API read)."""
+
+    intent_id: str
+    #: succeeded | processing | requires_action | declined | authentication_required
+    status: str
+    amount_minor: int = 0
+    currency: str = ""
+    decline_code: str | None = None
+
+
+#: after the n-th consecutive decline, wait this long before the next automatic try
+DECLINE_BACKOFF_SECONDS = (3600, 6 * 3600, 24 * 3600)
+#: an authentication_required never retries blindly: the tenant must act (new card, 3DS)
+AUTHENTICATION_HOLD_SECONDS = 7 * 24 * 3600
+
+
+def decline_backoff(declines: int) -> int:
+    """Seconds to wait after ``declines`` consecutive declines (1 → 1 h, 2 → 6 h, then 24 h)."""
+    return DECLINE_BACKOFF_SECONDS[min(max(declines, 1), len(DECLINE_BACKOFF_SECONDS)) - 1]
+
+
+def recharge_key(tenant: str, trigger: str) -> str:
+    """The Stripe Idempotency-Key of one recharge: derived from its trigger, so a retried
+    Lambda sends the same key (Stripe answers the first PaymentIntent again)."""
+    return f"recharge-{tenant}-{trigger}"

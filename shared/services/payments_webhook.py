@@ -170,6 +170,7 @@ def _payment_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
         deps.records.link(f"charge#{charge}", tenant, {"payment_intent": intent["id"]})
     if values["customer"]:
         deps.records.link(f"customer#{values['customer']}", tenant, {})
+        deps.records.link(f"stripe#{tenant}", tenant, {"customer": values["customer"]})
     return WebhookResult(event.id, event.type, "processed", tenant, int(written))
 
 
@@ -279,6 +280,8 @@ def _setup_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
     )
     if tenant and customer:
         deps.records.link(f"customer#{customer}", tenant, {})
+        # the tenant's Stripe customer, charged off-session by wallet_recharge
+        deps.records.link(f"stripe#{tenant}", tenant, {"customer": customer})
     return WebhookResult(event.id, event.type, "processed" if tenant else "unmatched", tenant)
 
 

@@ -146,3 +146,65 @@ def refunded_charge(
                  "url": f"/v1/charges/{charge_id}/refunds"},
     )
     return charge
+
+
+@dataclass
+class MemoryRechargeRecords(MemoryPaymentRecords):
+    """Adds the recharge slot with ``DynamoPaymentRecords.claim``'s condition."""
+
+    def customer_of(self, tenant: str) -> str | None:
+        return self.items.get(f"stripe#{tenant}", {}).get("customer")
+
+    def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
+        key = f"recharge#{tenant}"
+        slot = self.items.get(key)
+        if slot is None or (
+            slot["state"] == "done" and slot.get("retry_after", 0) <= now
+            and slot["trigger"] != trigger
+        ):
+            kept = {k: v for k, v in (slot or {}).items() if k not in {"intent_id", "outcome"}}
+            self.items[key] = kept | {"trigger": trigger, "state": "pending", "claimed_at": now}
+        found = self.items[key]
+        return copy.deepcopy(found) if found["trigger"] == trigger else None
+
+    def settle(self, tenant: str, trigger: str, values: Mapping[str, Any]) -> None:
+        slot = self.items[f"recharge#{tenant}"]
+        if slot["trigger"] != trigger:
+            raise RuntimeError("conditional check failed: the slot belongs to another trigger")
+        slot.update({k: v for k, v in values.items() if v is not None})
+
+
+@dataclass
+class FakeGateway:
+    """A Stripe stand-in that, like localstripe, ignores Idempotency-Key: every call creates a
+    new PaymentIntent, so only our own record can prevent a double charge."""
+
+    outcome: str = "succeeded"
+    decline_code: str | None = None
+    intents: dict[str, Any] = field(default_factory=dict)
+    fail_after_create: bool = False
+
+    def charge_off_session(
+        self, customer: str, amount_minor: int, currency: str, idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
+        from shared.domain.payments import Charge
+
+        intent = Charge(f"pi_fake_{len(self.intents) + 1}", self.outcome, amount_minor,
+                        currency, self.decline_code)
+        self.intents[intent.intent_id] = intent
+        if self.fail_after_create:
+            self.fail_after_create = False
+            raise ConnectionError("injected: the answer was lost after Stripe created it")
+        return intent
+
+    def retrieve(self, intent_id: str) -> Any:
+        return self.intents[intent_id]
+
+
+@dataclass
+class RecordingNotifier:
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def notify(self, tenant: str, kind: str, detail: Mapping[str, str]) -> None:
+        self.sent.append((tenant, kind))

@@ -1,0 +1,147 @@
+"""Wallet auto-recharge: one off-session PaymentIntent per low-balance trigger (SPEC 6).
+
+1. Only prepaid tenants with a balance still under their threshold are charged.
+2. Our own idempotency record, the tenant's recharge slot (``RechargeRecords.claim``), is
+   taken for the trigger with a conditional write: a second trigger while one recharge is in
+   flight (a pending top-up counts toward the threshold) or while the tenant backs off after
+   a decline gets nothing; the same trigger again (an SQS redelivery, a Lambda retried after a
+   crash) finds the slot already its own and never creates a second PaymentIntent once the
+   first one's id is recorded.
+3. The PaymentIntent goes to the gateway with an Idempotency-Key derived from the trigger,
+   which covers the one window our record cannot (a crash after Stripe created the intent and
+   before its id was stored).
+4. Outcome: succeeded credits ``topup#<intent>`` at once (a verified API read; the webhook's
+   later credit of the same entry is refused by its condition); processing keeps the slot in
+   flight; a decline backs off (1 h, 6 h, 24 h) and notifies; authentication_required
+   notifies and holds (no blind retry) until the tenant acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from shared.domain.errors import ValidationError
+from shared.domain.money import from_minor_units, to_minor_units
+from shared.domain.payments import (
+    AUTHENTICATION_HOLD_SECONDS,
+    Charge,
+    decline_backoff,
+    recharge_key,
+    topup_entry_id,
+)
+from shared.domain.tenants import BillingMode
+from shared.ports import (
+    Notifier,
+    PaymentGateway,
+    RechargeRecords,
+    TenantDirectory,
+    WalletBalances,
+    WalletCredits,
+)
+
+#: manual top-ups below this (in the tenant's currency) are refused (SPEC section 1)
+DEFAULT_MANUAL_MINIMUM = Decimal("5.00")
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeRequest:
+    tenant: str
+    #: what caused it: the EventBridge event id, or ``manual-<request id>``
+    trigger: str
+    #: a manual top-up's amount; None = the tenant's recharge_amount
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeDeps:
+    tenants: TenantDirectory
+    balances: WalletBalances
+    wallet: WalletCredits
+    records: RechargeRecords
+    gateway: PaymentGateway
+    notifier: Notifier
+    now: Callable[[], int]  # epoch seconds
+    manual_minimum: Decimal = DEFAULT_MANUAL_MINIMUM
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeResult:
+    #: skipped | not_needed | busy | done_before | no_card | succeeded | processing |
+    #: declined | authentication_required
+    outcome: str
+    intent_id: str | None = None
+
+
+def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
+    settings = deps.tenants.get(request.tenant)
+    if settings is None or settings.mode is not BillingMode.PREPAID:
+        return RechargeResult("skipped")
+    manual = request.amount is not None
+    amount = request.amount if request.amount is not None else settings.recharge_amount
+    if manual and amount < deps.manual_minimum:
+        raise ValidationError(
+            f"a manual top-up is at least {deps.manual_minimum} {settings.currency}, got {amount}"
+        )
+    if not manual and deps.balances.balance(request.tenant) >= settings.low_balance_threshold:
+        return RechargeResult("not_needed")
+    now = deps.now()
+    slot = deps.records.claim(request.tenant, request.trigger, now)
+    if slot is None:
+        return RechargeResult("busy")  # a recharge in flight, or backing off after a decline
+    if slot.get("state") == "done":
+        return RechargeResult("done_before", slot.get("intent_id"))
+    intent_id = slot.get("intent_id")
+    if intent_id:  # a retry after the intent was created: read it, never create another
+        charge: Charge = deps.gateway.retrieve(str(intent_id))
+    else:
+        customer = deps.records.customer_of(request.tenant)
+        if customer is None:
+            deps.records.settle(request.tenant, request.trigger, {
+                "state": "done", "outcome": "no_card",
+                "retry_after": now + AUTHENTICATION_HOLD_SECONDS,
+            })
+            deps.notifier.notify(request.tenant, "no_card", {"trigger": request.trigger})
+            return RechargeResult("no_card")
+        charge = deps.gateway.charge_off_session(
+            customer,
+            to_minor_units(amount, settings.currency),
+            settings.currency.lower(),
+            recharge_key(request.tenant, request.trigger),
+            {"tenant": request.tenant, "trigger": request.trigger},
+        )
+        deps.records.settle(request.tenant, request.trigger, {"intent_id": charge.intent_id})
+    return _settle(request, deps, settings.currency, charge, int(slot.get("declines") or 0), now)
+
+
+def _settle(
+    request: RechargeRequest, deps: RechargeDeps, currency: str, charge: Charge,
+    declines: int, now: int,
+) -> RechargeResult:
+    tenant, trigger = request.tenant, request.trigger
+    if charge.status == "succeeded":
+        amount = from_minor_units(charge.amount_minor, currency)
+        deps.wallet.credit(tenant, topup_entry_id(charge.intent_id), amount, currency)
+        deps.records.settle(tenant, trigger, {
+            "state": "done", "outcome": "succeeded", "declines": 0, "retry_after": now,
+        })
+    elif charge.status == "processing":
+        pass  # stays in flight; the next trigger (or this one redelivered) reads it again
+    elif charge.status == "declined":
+        deps.records.settle(tenant, trigger, {
+            "state": "done", "outcome": "declined", "declines": declines + 1,
+            "retry_after": now + decline_backoff(declines + 1),
+            "decline_code": charge.decline_code,
+        })
+        deps.notifier.notify(tenant, "declined", {
+            "intent": charge.intent_id, "decline_code": charge.decline_code or "",
+        })
+    else:  # authentication_required / requires_action: the tenant must act
+        deps.records.settle(tenant, trigger, {
+            "state": "done", "outcome": "authentication_required",
+            "retry_after": now + AUTHENTICATION_HOLD_SECONDS,
+        })
+        deps.notifier.notify(tenant, "authentication_required", {"intent": charge.intent_id})
+        return RechargeResult("authentication_required", charge.intent_id)
+    return RechargeResult(charge.status, charge.intent_id)

@@ -1,0 +1,156 @@
+"""Auto-recharge with fakes: the gateway, like localstripe, ignores Idempotency-Key, so every
+"no double charge" here is proven by our own recharge slot.
+
+acme: prepaid EUR, threshold 10.00, recharge 50.00 (5000 cents).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+
+from shared.domain.errors import ValidationError
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.services.recharge import RechargeDeps, RechargeRequest, recharge
+from tests.fakes.payments import (
+    FakeGateway,
+    MemoryRechargeRecords,
+    MemoryWallet,
+    RecordingNotifier,
+)
+
+
+@dataclass
+class World:
+    records: MemoryRechargeRecords = field(default_factory=MemoryRechargeRecords)
+    wallet: MemoryWallet = field(default_factory=MemoryWallet)
+    gateway: FakeGateway = field(default_factory=FakeGateway)
+    notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
+    clock: list[int] = field(default_factory=lambda: [1_000_000])
+    start_balance: Decimal = Decimal("4.00")
+
+    def __post_init__(self) -> None:
+        self.records.items["stripe#acme"] = {"customer": "cus_acme", "tenant": "acme"}
+
+    def get(self, tenant: str) -> TenantSettings | None:
+        modes = {"acme": BillingMode.PREPAID, "initech": BillingMode.POSTPAID}
+        if tenant not in modes:
+            return None
+        return TenantSettings(tenant_id=tenant, card="c", currency="EUR", mode=modes[tenant],
+                              low_balance_threshold=Decimal("10.00"),
+                              recharge_amount=Decimal("50.00"))
+
+    def balance(self, tenant: str) -> Decimal:
+        return self.start_balance + self.wallet.balance(tenant)
+
+    def deps(self) -> RechargeDeps:
+        return RechargeDeps(self, self, self.wallet, self.records, self.gateway, self.notifier,
+                            now=lambda: self.clock[0])
+
+    def run(self, trigger: str, amount: Decimal | None = None) -> str:
+        return recharge(RechargeRequest("acme", trigger, amount), self.deps()).outcome
+
+
+def test_a_low_balance_charges_the_recharge_amount_once_and_credits_it() -> None:
+    world = World()
+
+    # When the same trigger is delivered three times
+    outcomes = [world.run("evt-1") for _ in range(3)]
+
+    # Then one PaymentIntent of 5000 cents, one credit: 4.00 + 50.00 = 54.00
+    assert outcomes == ["succeeded", "not_needed", "not_needed"]
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
+
+
+def test_concurrent_triggers_while_one_is_in_flight_create_one_intent() -> None:
+    # Given a recharge still processing at the bank (the pending top-up)
+    world = World()
+    world.gateway.outcome = "processing"
+    first = world.run("evt-a")
+
+    # When two more low-balance events arrive for the same tenant
+    others = [world.run("evt-b"), world.run("evt-c")]
+
+    # Then they find the slot taken: still one PaymentIntent, nothing credited yet
+    assert (first, others) == ("processing", ["busy", "busy"])
+    assert len(world.gateway.intents) == 1
+    assert world.wallet.entries == {}
+
+
+def test_a_retry_after_a_crash_past_the_intent_record_reads_it_instead_of_charging() -> None:
+    # Given the intent was created and recorded, then the Lambda died before the credit
+    world = World()
+    world.gateway.outcome = "processing"
+    world.run("evt-x")
+    world.gateway.intents["pi_fake_1"] = world.gateway.intents["pi_fake_1"].__class__(
+        "pi_fake_1", "succeeded", 5000, "eur"
+    )
+
+    # When SQS redelivers the same trigger
+    outcome = world.run("evt-x")
+
+    # Then the existing intent is read (a verified API read) and credited once, no new intent
+    assert outcome == "succeeded"
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
+
+
+def test_a_decline_backs_off_and_notifies_then_retries_after_the_wait() -> None:
+    world = World()
+    world.gateway.outcome, world.gateway.decline_code = "declined", "insufficient_funds"
+
+    assert world.run("evt-1") == "declined"
+    assert world.notifier.sent == [("acme", "declined")]
+
+    # a new low-balance event within the hour is refused (backing off)
+    world.clock[0] += 1800
+    assert world.run("evt-2") == "busy"
+    # after the 1 h backoff it tries again, once
+    world.clock[0] += 1801
+    world.gateway.outcome = "succeeded"
+    assert world.run("evt-3") == "succeeded"
+    assert len(world.gateway.intents) == 2
+    assert world.balance("acme") == Decimal("54.00")
+
+
+def test_authentication_required_notifies_and_does_not_retry_blindly() -> None:
+    world = World()
+    world.gateway.outcome = "authentication_required"
+
+    assert world.run("evt-1") == "authentication_required"
+    world.clock[0] += 24 * 3600
+    assert world.run("evt-2") == "busy"  # held: the tenant must authenticate or change card
+
+    assert world.notifier.sent == [("acme", "authentication_required")]
+    assert len(world.gateway.intents) == 1
+
+
+def test_no_card_on_file_notifies_and_charges_nothing() -> None:
+    world = World()
+    del world.records.items["stripe#acme"]
+
+    assert world.run("evt-1") == "no_card"
+    assert world.gateway.intents == {}
+    assert world.notifier.sent == [("acme", "no_card")]
+
+
+def test_postpaid_and_unknown_tenants_are_skipped_and_healthy_balances_not_charged() -> None:
+    world = World()
+    for tenant in ("initech", "nobody"):
+        assert recharge(RechargeRequest(tenant, "e"), world.deps()).outcome == "skipped"
+    world.start_balance = Decimal("10.00")  # at the threshold, not below
+    assert world.run("evt-1") == "not_needed"
+    assert world.gateway.intents == {}
+
+
+def test_a_manual_top_up_has_a_minimum_of_5_00() -> None:
+    world = World()
+    world.start_balance = Decimal("100")
+
+    with pytest.raises(ValidationError, match=r"at least 5\.00 EUR"):
+        world.run("manual-1", Decimal("4.99"))
+    assert world.run("manual-2", Decimal("5.00")) == "succeeded"
+    assert world.balance("acme") == Decimal("105.00")
