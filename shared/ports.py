@@ -36,8 +36,12 @@ class Clock(Protocol):
 class CdrObjects(Protocol):
     """CDR files in the bucket, read by byte range so memory never holds a whole file."""
 
-    def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
-        """Bytes [start, end) of the object (fewer at its end)."""
+    def read_range(
+        self, bucket: str, key: str, start: int, end: int,
+        version_id: str | None = None, etag: str | None = None,
+    ) -> bytes:
+        """Bytes [start, end) of the object (fewer at its end), of exactly that version (or
+        ETag) when given: a different object under the key is an error, never read."""
         ...
 
 
@@ -100,9 +104,9 @@ class UsageStore(Protocol):
         after. Raises CommitRefused when the lease or the checkpoint says otherwise."""
         ...
 
-    def apply_breakouts(self, tenant: str, file_id: str) -> int:
+    def apply_breakouts(self, tenant: str, file_id: str) -> dict[str, Decimal]:
         """Apply the breakout deltas of this file's committed chunks not yet applied
-        (idempotent per chunk); the number of chunks applied."""
+        (idempotent per chunk); the cost applied now, per UTC day."""
         ...
 
     def balance(self, tenant: str) -> Decimal: ...

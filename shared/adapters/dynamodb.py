@@ -598,7 +598,7 @@ class DynamoUsageStore:
             raise CommitRefused(_refusal(commit, codes)) from refused
         return before + commit.amount
 
-    def apply_breakouts(self, tenant: str, file_id: str) -> int:
+    def apply_breakouts(self, tenant: str, file_id: str) -> dict[str, Decimal]:
         """Apply the unapplied breakout deltas of this file's committed chunks.
 
         The common case (nothing of these chunks applied yet) takes one UpdateItem per
@@ -610,6 +610,7 @@ class DynamoUsageStore:
             self._query_ledger(tenant, f"{LEDGER_USAGE}#{file_id}:", only_unapplied=True)
         )
         rows: dict[tuple[str, str], list[tuple[str, BreakoutDelta]]] = {}
+        applied: dict[str, Decimal] = {}
         for entry in entries:
             for key, delta in entry.breakouts.items():
                 rows.setdefault(key, []).append((entry.chunk, delta))
@@ -620,9 +621,12 @@ class DynamoUsageStore:
                 for _chunk, delta in group:
                     total.add(delta)
                 chunks = [chunk for chunk, _delta in group]
-                if not self._apply_delta(tenant, day, destination, total, chunks):
-                    for chunk, delta in group:  # some already applied: one at a time
-                        self._apply_delta(tenant, day, destination, delta, [chunk])
+                if self._apply_delta(tenant, day, destination, total, chunks):
+                    applied[day] = applied.get(day, Decimal(0)) + total.cost
+                    continue
+                for chunk, delta in group:  # some already applied: one at a time
+                    if self._apply_delta(tenant, day, destination, delta, [chunk]):
+                        applied[day] = applied.get(day, Decimal(0)) + delta.cost
         for entry in entries:
             with _errors(f"UpdateItem {self.tables.ledger} (breakouts applied)"):
                 self.client.update_item(
@@ -632,7 +636,7 @@ class DynamoUsageStore:
                     ExpressionAttributeNames=_names("breakouts_applied"),
                     ExpressionAttributeValues=_values(true=True),
                 )
-        return len(entries)
+        return applied
 
     def _apply_delta(
         self, tenant: str, day: str, destination: str, delta: BreakoutDelta, chunks: list[str]

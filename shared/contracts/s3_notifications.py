@@ -33,14 +33,16 @@ def cdr_files(body: str) -> list[CdrFile]:
         try:
             s3 = record["s3"]
             obj = s3["object"]
+            version_id = obj.get("versionId") or None
+            etag = obj.get("eTag") or None
             files.append(
                 CdrFile(
                     bucket=s3["bucket"]["name"],
                     key=unquote_plus(obj["key"]),
-                    version=str(
-                        obj.get("versionId") or obj.get("eTag") or obj.get("sequencer", "")
-                    ),
+                    version=str(version_id or etag or obj.get("sequencer", "")),
                     size=int(obj["size"]),
+                    version_id=version_id,
+                    etag=etag,
                 )
             )
         except (KeyError, TypeError, ValueError) as error:

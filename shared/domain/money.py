@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    InvalidOperation,
+)
 from enum import StrEnum
 
 from shared.domain.errors import ValidationError
@@ -129,6 +137,7 @@ def round_ratio(numerator: int, denominator: int, places: int, rounding: Roundin
 _UP, _HALF_UP, _HALF_EVEN = Rounding.UP, Rounding.HALF_UP, Rounding.HALF_EVEN
 _POWERS_OF_TEN = [10**i for i in range(40)]
 _DECIMALS: dict[tuple[int, int], Decimal] = {}
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def units_to_decimal(units: int, places: int) -> Decimal:
@@ -140,7 +149,7 @@ def units_to_decimal(units: int, places: int) -> Decimal:
     key = (units, places)
     value = _DECIMALS.get(key)
     if value is None:
-        value = Decimal(units).scaleb(-places)
+        value = Decimal(units).scaleb(-places, _EXACT)  # exact however many digits
         if len(_DECIMALS) >= 65_536:
             _DECIMALS.clear()
         _DECIMALS[key] = value

@@ -16,6 +16,9 @@ _FALLBACK_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%
 #: boundaries (or half/quarter hours, which still fall inside one wall-clock hour key below)
 _OFFSETS: dict[tuple[tzinfo, int], int] = {}
 _MS_PER_HOUR = 3_600_000
+#: plausible CDR years: wide enough for any switch, narrow enough that offsets and zones never
+#: push a time outside what datetime can represent (year 1 or 9999 would overflow)
+_FIRST_YEAR, _LAST_YEAR = 1970, 9000
 
 
 class FieldError(ValueError):
@@ -37,6 +40,10 @@ def parse_timestamp(text: str, zone: tzinfo, field: str) -> int | None:
         if not text:
             return None
         moment = _parse_fallback(text, field)
+    if not _FIRST_YEAR <= moment.year <= _LAST_YEAR:
+        raise FieldError(
+            f"{field}: {text!r} is outside the years {_FIRST_YEAR}-{_LAST_YEAR} a CDR can carry"
+        )
     if moment.tzinfo is not None:
         return (moment - _EPOCH) // _MS
     wall_ms = (moment.replace(tzinfo=UTC) - _EPOCH) // _MS

@@ -40,6 +40,7 @@ from shared.formats.cdr_formats import (
     open_records,
     starts_with_header,
 )
+from shared.formats.chunks import complete_records_end
 from shared.formats.records import as_outcome
 from shared.ports import (
     CdrObjects,
@@ -74,6 +75,10 @@ class CdrFile:
     key: str
     version: str  # object version id, else its ETag: a new upload is a new file
     size: int
+    #: read exactly this object version (a re-upload under the same key must never be read
+    #: in its place when a file resumes): VersionId when the bucket is versioned, else ETag
+    version_id: str | None = None
+    etag: str | None = None
 
 
 @dataclass(slots=True)
@@ -140,7 +145,7 @@ def ingest_file(
         )
     if checkpoint.done:
         # finish what a crash after the last commit may have left: both steps are idempotent
-        deps.store.apply_breakouts(tenant, file_id)
+        _guard_spend(settings, deps.store.apply_breakouts(tenant, file_id), deps)
         _write_summary(file, file_id, tenant, _summary_of(checkpoint), deps)
         return IngestResult(file_id, tenant, "skipped", _summary_of(checkpoint))
     job = RatingJob(
@@ -151,7 +156,6 @@ def ingest_file(
         limits=RatingLimits(),
     )
     seen = CallIdSet()
-    day_costs: dict[str, Decimal] = {}  # cost this run added per UTC day (fraud guard)
     owner = f"{file_id}:{uuid.uuid4().hex[:8]}"
     chunks = 0
     balance: Decimal | None = None
@@ -159,12 +163,10 @@ def ingest_file(
     while not finished:
         if deadline_ms is not None and deps.now_ms() > deadline_ms - options.safety_ms:
             return IngestResult(file_id, tenant, "incomplete", _summary_of(checkpoint), chunks)
-        data, next_offset, last = _read_chunk(deps.objects, file, checkpoint.next_offset, options)
+        chunk = _read_chunk(deps.objects, file, checkpoint.next_offset, options)
         try:
             balance = _charge_chunk(
-                data,
-                next_offset,
-                last,
+                chunk,
                 checkpoint,
                 settings,
                 job,
@@ -172,7 +174,6 @@ def ingest_file(
                 owner,
                 deps,
                 options,
-                day_costs,
             )
         except CommitRefused:
             refreshed = deps.store.checkpoint(file_id)
@@ -185,15 +186,16 @@ def ingest_file(
         assert refreshed is not None
         checkpoint = refreshed
         finished = checkpoint.done
-    deps.store.apply_breakouts(tenant, file_id)
-    _guard_spend(settings, day_costs, deps)
+    _guard_spend(settings, deps.store.apply_breakouts(tenant, file_id), deps)
     summary = _summary_of(checkpoint)
     _write_summary(file, file_id, tenant, summary, deps)
     return IngestResult(file_id, tenant, "done", summary, chunks, balance)
 
 
 def _guard_spend(settings: TenantSettings, day_costs: dict[str, Decimal], deps: IngestDeps) -> None:
-    """Fraud guard (SPEC 1): alarm once when this file takes a day's spend to the cap.
+    """Fraud guard (SPEC 1): alarm once when the breakouts just applied (``day_costs``, the
+    cost they added per UTC day) take a day's spend to the cap. Breakouts are applied once
+    per chunk, so however many invocations a file took, the crossing is seen once.
 
     Blocking international calls needs no event: the call status reads the day's spend.
     """
@@ -208,7 +210,8 @@ def _guard_spend(settings: TenantSettings, day_costs: dict[str, Decimal], deps: 
 
 def _detect(checkpoint: FileCheckpoint, data: bytes) -> FileCheckpoint:
     """Name the file's format and keep its header line for later chunks."""
-    first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    lines = (line for line in data.split(b"\n") if line.strip())
+    first = next(lines, b"").decode("utf-8", "replace")
     try:
         name = detect_format(first) if first.strip() else "native"
     except BillingError:
@@ -218,26 +221,55 @@ def _detect(checkpoint: FileCheckpoint, data: bytes) -> FileCheckpoint:
     return checkpoint
 
 
-def _read_chunk(
-    objects: CdrObjects, file: CdrFile, offset: int, options: IngestOptions
-) -> tuple[bytes, int, bool]:
-    """Bytes from ``offset`` to the last line end within ``chunk_bytes`` (or EOF)."""
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    data: bytes
+    next_offset: int
+    last: bool
+    oversized: bool = False  # one line longer than max_line_bytes: ``data`` is its start
+
+
+def _read_chunk(objects: CdrObjects, file: CdrFile, offset: int, options: IngestOptions) -> _Chunk:
+    """Bytes from ``offset`` up to the end of the last complete record within
+    ``chunk_bytes`` (or EOF), so no record, quoted line breaks included, is ever split."""
     end = min(file.size, offset + options.chunk_bytes)
-    data = objects.read_range(file.bucket, file.key, offset, end)
+    data = _read(objects, file, offset, end)
     if end >= file.size:
-        return data, offset + len(data), True
-    cut = data.rfind(b"\n") + 1
-    while cut == 0:  # one line longer than a chunk: read on, up to max_line_bytes
-        if len(data) >= options.max_line_bytes or end >= file.size:
-            cut = len(data)  # the reader will reject this fragment as malformed
-            break
+        return _Chunk(data, offset + len(data), True)
+    cut = complete_records_end(data)
+    while cut == 0:  # the first record does not end within the chunk: read on
+        if len(data) >= options.max_line_bytes:
+            newline = data.find(b"\n")
+            if newline >= 0:
+                cut = newline + 1  # an unclosed quote: its line alone, which is rejected
+                break
+            skip_to = _after_next_newline(objects, file, offset + len(data), options)
+            return _Chunk(data[: options.max_line_bytes], skip_to, skip_to >= file.size, True)
         more_end = min(file.size, end + options.chunk_bytes)
-        data += objects.read_range(file.bucket, file.key, end, more_end)
+        data += _read(objects, file, end, more_end)
         end = more_end
-        cut = data.rfind(b"\n") + 1
-        if end >= file.size and cut == 0:
-            return data, offset + len(data), True
-    return data[:cut], offset + cut, offset + cut >= file.size
+        if end >= file.size:
+            return _Chunk(data, offset + len(data), True)
+        cut = complete_records_end(data)
+    return _Chunk(data[:cut], offset + cut, offset + cut >= file.size)
+
+
+def _read(objects: CdrObjects, file: CdrFile, start: int, end: int) -> bytes:
+    return objects.read_range(file.bucket, file.key, start, end, file.version_id, file.etag)
+
+
+def _after_next_newline(
+    objects: CdrObjects, file: CdrFile, offset: int, options: IngestOptions
+) -> int:
+    """Offset just past the next line break (or EOF), reading without keeping the bytes."""
+    while offset < file.size:
+        end = min(file.size, offset + options.chunk_bytes)
+        block = _read(objects, file, offset, end)
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return offset + newline + 1
+        offset = end
+    return file.size
 
 
 class _Collect:
@@ -253,9 +285,7 @@ class _Collect:
 
 
 def _charge_chunk(
-    data: bytes,
-    next_offset: int,
-    last: bool,
+    chunk: _Chunk,
     checkpoint: FileCheckpoint,
     settings: TenantSettings,
     job: RatingJob,
@@ -263,11 +293,11 @@ def _charge_chunk(
     owner: str,
     deps: IngestDeps,
     options: IngestOptions,
-    day_costs: dict[str, Decimal],
 ) -> Decimal:
     """Rate one chunk in memory, then charge it exactly once. Returns the balance after."""
     tenant, store = checkpoint.tenant, deps.store
     this_chunk = chunk_id(checkpoint.file_id, checkpoint.next_chunk)
+    data = chunk.data
     payload = data
     first_line = checkpoint.next_line
     if checkpoint.next_chunk > 0 and checkpoint.header:
@@ -280,13 +310,23 @@ def _charge_chunk(
         io.BytesIO(payload), checkpoint.format or "native", context, first_line
     )
     collected = _Collect()
-    try:
-        summary = rate_records(
-            (as_outcome(record) for record in records), job, collected, collected, seen
-        )
-    except ValueError as unreadable:  # a header or layout the reader refuses: every row says so
-        collected = _Collect()
-        summary = _reject_lines(data, checkpoint.next_line, str(unreadable), job, collected)
+    if chunk.oversized:
+        summary = _reject_oversized(chunk, checkpoint, options, job, collected)
+    else:
+        try:
+            summary = rate_records(
+                (as_outcome(record) for record in records), job, collected, collected, seen
+            )
+        except ValueError as unreadable:  # a header the reader refuses: every row says so
+            collected = _Collect()
+            summary = _reject_lines(
+                data,
+                checkpoint.next_line,
+                str(unreadable),
+                job,
+                collected,
+                skip_header=checkpoint.next_chunk == 0,
+            )
     _acquire(store, tenant, owner, deps, options)
     ids = [call.call_id for call, _rating in collected.rated]
     stored = store.stored_calls(tenant, ids)
@@ -319,7 +359,7 @@ def _charge_chunk(
         tenant=tenant,
         file_id=checkpoint.file_id,
         chunk_no=checkpoint.next_chunk,
-        next_offset=next_offset,
+        next_offset=chunk.next_offset,
         amount=-total,
         currency=job.card.currency,
         calls=len(charged),
@@ -332,13 +372,11 @@ def _charge_chunk(
             **{f"{REASON_PREFIX}{reason}": count for reason, count in summary.reasons.items()},
         },
         breakouts=breakouts_of((call, rating) for call, rating, _content in charged),
-        last=last,
-        next_line=_next_line(checkpoint, data),
+        last=chunk.last,
+        next_line=checkpoint.next_line + (1 if chunk.oversized else data.count(b"\n")),
     )
     before = store.balance(tenant)
     after = store.commit(commit, owner)
-    for (day, _destination), delta in commit.breakouts.items():
-        day_costs[day] = day_costs.get(day, Decimal(0)) + delta.cost
     if settings.mode is BillingMode.PREPAID and crosses_below(
         before, after, settings.low_balance_threshold
     ):
@@ -347,20 +385,43 @@ def _charge_chunk(
 
 
 def _reject_lines(
-    data: bytes, first_line: int, detail: str, job: RatingJob, collected: _Collect
+    data: bytes,
+    first_line: int,
+    detail: str,
+    job: RatingJob,
+    collected: _Collect,
+    skip_header: bool,
 ) -> FileSummary:
-    """Every non-blank line of an unreadable chunk becomes a malformed reject."""
+    """Every non-blank line of an unreadable chunk becomes a malformed reject (the file's
+    header line, in its first chunk, is not a row)."""
     summary = FileSummary(job.card.currency)
     for number, raw in enumerate(data.split(b"\n"), start=first_line):
         text = raw.decode("utf-8", "surrogateescape").rstrip("\r")
-        if text.strip():
-            collected.rejects.append((number, text, RejectReason.MALFORMED, detail))
-            summary.count(CallStatus.REJECTED, RejectReason.MALFORMED)
+        if not text.strip():
+            continue
+        if skip_header:
+            skip_header = False
+            continue
+        collected.rejects.append((number, text, RejectReason.MALFORMED, detail))
+        summary.count(CallStatus.REJECTED, RejectReason.MALFORMED)
     return summary
 
 
-def _next_line(checkpoint: FileCheckpoint, data: bytes) -> int:
-    return checkpoint.next_line + data.count(b"\n")
+def _reject_oversized(
+    chunk: _Chunk,
+    checkpoint: FileCheckpoint,
+    options: IngestOptions,
+    job: RatingJob,
+    collected: _Collect,
+) -> FileSummary:
+    """A line longer than ``max_line_bytes`` is one malformed row, never read whole; its
+    reject keeps the first kilobyte of it."""
+    summary = FileSummary(job.card.currency)
+    start = chunk.data[:1024].decode("utf-8", "surrogateescape")
+    detail = f"line longer than {options.max_line_bytes:,} bytes"
+    collected.rejects.append((checkpoint.next_line, start + "…", RejectReason.MALFORMED, detail))
+    summary.count(CallStatus.REJECTED, RejectReason.MALFORMED)
+    return summary
 
 
 def _uncount(summary: FileSummary, rating: Rating) -> None:

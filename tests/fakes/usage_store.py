@@ -18,6 +18,16 @@ from shared.domain.usage import BreakoutDelta, ChunkCommit, StoredCall
 from shared.ports import CommitRefused
 
 
+def _etag(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.md5(data).hexdigest()  # S3's ETag of a single-part upload
+
+
+class ObjectReplaced(RuntimeError):
+    """What S3 answers (412) when the object under a key is no longer the one asked for."""
+
+
 class InjectedFault(RuntimeError):
     """A crash injected at a write, standing in for a Lambda dying mid-file."""
 
@@ -144,8 +154,8 @@ class MemoryUsageStore:
         del self.leases[commit.tenant]
         return balance
 
-    def apply_breakouts(self, tenant: str, file_id: str) -> int:
-        applied = 0
+    def apply_breakouts(self, tenant: str, file_id: str) -> dict[str, Decimal]:
+        applied: dict[str, Decimal] = {}
         for row in list(self.ledger.values()):
             if row.tenant != tenant or row.file_id != file_id or row.breakouts_applied:
                 continue
@@ -155,9 +165,9 @@ class MemoryUsageStore:
                 if row.chunk not in item.applied:
                     item.delta.add(delta)
                     item.applied.add(row.chunk)
+                    applied[day] = applied.get(day, Decimal(0)) + delta.cost
             self.faults.write("breakouts_applied")
             row.breakouts_applied = True
-            applied += 1
         return applied
 
     def balance(self, tenant: str) -> Decimal:
@@ -199,8 +209,19 @@ class MemoryObjects:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
-        return self.objects[(bucket, key)][start:end]
+    def read_range(
+        self,
+        bucket: str,
+        key: str,
+        start: int,
+        end: int,
+        version_id: str | None = None,
+        etag: str | None = None,
+    ) -> bytes:
+        data = self.objects[(bucket, key)]
+        if etag is not None and etag != _etag(data):
+            raise ObjectReplaced(f"{key}: the object was replaced")
+        return data[start:end]
 
     def put_text(self, bucket: str, key: str, text: str) -> None:
         self.faults.write("put_text")

@@ -8,20 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.table_keys import TABLE_KEYS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: logical id -> (hash key, range key or None); all keys are strings
-TABLE_KEYS = {
-    "TenantsTable": ("tenant_id", None),
-    "RateCardsTable": ("card", "part"),
-    "RatedCallsTable": ("call_key", None),
-    "LedgerTable": ("tenant", "entry_id"),
-    "BalancesTable": ("tenant", None),
-    "BreakoutsTable": ("tenant", "day_destination"),
-    "FilesTable": ("file_id", None),
-    "IdempotencyTable": ("id", None),
-    "PaymentsTable": ("record_key", None),
-}
 #: the tables rate_call reaches (payments are stripe_webhook's)
 RATING_TABLES = set(TABLE_KEYS) - {"PaymentsTable"}
 READ_ONLY = {"TenantsTable", "RateCardsTable"}

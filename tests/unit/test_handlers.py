@@ -6,6 +6,7 @@ Each handler is called with the real-shaped sample event from its ``events/`` fo
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib
 import io
 import json
@@ -95,6 +96,7 @@ def test_rate_call_rates_the_file_named_by_the_s3_notification(
     )
     world.objects.objects[(s3["bucket"]["name"], s3["object"]["key"])] = data
     body["Records"][0]["s3"]["object"]["size"] = len(data)
+    body["Records"][0]["s3"]["object"]["eTag"] = hashlib.md5(data).hexdigest()
     event["Records"][0]["body"] = json.dumps(body)
     module = handler_module("rate_call")
     monkeypatch.setattr(module, "rate_call_deps", lambda: world.deps())

@@ -20,6 +20,8 @@ from shared.domain.rating.sms import sms_segments
 
 MAX_TALK_MS = 24 * 3_600_000
 FUTURE_TOLERANCE_MS = 3_600_000
+#: more segments, emails or units than this in one record is not a real usage record
+MAX_QUANTITY = 1_000_000_000
 _ZERO = Decimal(0)
 
 
@@ -421,9 +423,10 @@ def _rate_units(
 
 def _billable_quantity(call: CallRecord) -> int:
     raw = Decimal(1) if call.quantity is None else call.quantity
-    if raw < 1 or raw != raw.to_integral_value():
+    if raw < 1 or raw > MAX_QUANTITY or raw != raw.to_integral_value():
         raise RatingRejected(
-            RejectReason.BAD_QUANTITY, f"quantity must be a whole number of at least 1, got {raw}"
+            RejectReason.BAD_QUANTITY,
+            f"quantity must be a whole number from 1 to {MAX_QUANTITY:,}, got {raw}",
         )
     count = int(raw)
     if call.service is Service.SMS and call.encoding is not None:

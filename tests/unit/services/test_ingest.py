@@ -4,6 +4,7 @@ conditions (SPEC section 5). Every "must not happen twice" has a test that makes
 from __future__ import annotations
 
 import copy
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -97,9 +98,11 @@ class World:
     def get(self, tenant: str) -> TenantSettings | None:
         return self.settings.get(tenant)
 
-    def drop(self, key: str, data: bytes, version: str = "v1") -> CdrFile:
+    def drop(self, key: str, data: bytes) -> CdrFile:
+        """Upload ``data`` under ``key``; the event names it by its ETag, as S3's does."""
         self.objects.objects[(BUCKET, key)] = data
-        return CdrFile(BUCKET, key, version, len(data))
+        etag = hashlib.md5(data).hexdigest()
+        return CdrFile(BUCKET, key, etag, len(data), etag=etag)
 
     def state(self, tenant: str = "acme") -> tuple[object, ...]:
         store = self.store
@@ -317,3 +320,83 @@ def test_no_alarm_while_the_day_stays_under_the_cap() -> None:
     # 15 × 0.0660 = 0.9900 < 1.00
     ingest_file(world.drop("tenants/acme/a.csv", uk_file(15)), world.deps(), OPTIONS)
     assert world.events.spend_cap_events == []
+
+
+# -- findings of review: each was a wrong result before its fix ----------------------------
+
+
+def test_a_leading_blank_line_does_not_lose_the_header_for_later_chunks() -> None:
+    world = World()
+    data = ("\n" + HEADER + "".join(row(f"c{i:04d}") for i in range(30))).encode()
+    result = ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), OPTIONS)
+    # 30 × 0.0660 = 1.9800, nothing rejected, whatever chunk a row falls in
+    assert (result.summary.rated, result.summary.rejected) == (30, 0)
+    assert world.store.balance("acme") == Decimal("-1.9800")
+
+
+def test_a_quoted_line_break_is_never_cut_by_a_chunk_boundary() -> None:
+    world = World()
+    header = "call_id,account,callee,start_time,answer_time,billsec\n"
+    rows = [
+        f'c{i:04d},"ext\n{i}",442071234567,2026-10-05T10:00:00Z,2026-10-05T10:00:05Z,61\n'
+        for i in range(30)
+    ]
+    data = (header + "".join(rows)).encode()
+    result = ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), OPTIONS)
+    assert (result.summary.rows, result.summary.rated) == (30, 30)
+    assert world.store.balance("acme") == Decimal("-1.9800")
+
+
+def test_an_over_long_line_is_one_reject_and_what_follows_it_is_read_normally() -> None:
+    world = World()
+    data = (HEADER + "J" * 1_400 + row("tail1") + row("ok1")).encode()
+    options = IngestOptions(chunk_bytes=700, max_line_bytes=1_000)
+    result = ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), options)
+    # the 1,400 Js and the row glued to them are one physical line: one reject, line 2
+    assert (result.summary.rows, result.summary.rejected, result.summary.rated) == (2, 1, 1)
+    rejects = "".join(t for (_b, k), t in world.objects.texts.items() if k.startswith("rejects/"))
+    assert "\n2,malformed,\"line longer than 1,000 bytes\"" in rejects
+    assert world.store.balance("acme") == Decimal("-0.0660")  # ok1 only
+
+
+def test_a_timestamp_out_of_range_rejects_its_row_not_the_file() -> None:
+    world = World()
+    bad = "b1,acme,442071234567,0001-01-01T00:30:00+01:00,0001-01-01T00:30:05+01:00,61,ANSWERED\n"
+    data = (HEADER + bad + row("ok1")).encode()
+    result = ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), OPTIONS)
+    assert (result.summary.rejected, result.summary.rated) == (1, 1)
+
+
+def test_a_replaced_object_is_never_read_in_place_of_the_version_being_resumed() -> None:
+    world = World()
+    first = world.drop("tenants/acme/Master.csv", uk_file(40))
+    clock = iter(range(NOW_MS, NOW_MS + 10**9, 20_000))
+    deps = world.deps()
+    deps.now_ms = lambda: next(clock)
+    assert ingest_file(first, deps, OPTIONS, deadline_ms=NOW_MS + 140_000).status == "incomplete"
+    # the key is overwritten with other calls before the first version is resumed
+    world.drop("tenants/acme/Master.csv", uk_file(40, prefix="v2-"))
+    with pytest.raises(RuntimeError, match="replaced"):
+        ingest_file(first, world.deps(), OPTIONS)
+
+
+def test_the_spend_alarm_fires_once_even_when_the_file_takes_two_invocations() -> None:
+    world = World()
+    world.settings["acme"] = settings().model_copy(update={"daily_spend_cap": Decimal("0.50")})
+    file = world.drop("tenants/acme/a.csv", uk_file(40))
+    clock = iter(range(NOW_MS, NOW_MS + 10**9, 20_000))
+    deps = world.deps()
+    deps.now_ms = lambda: next(clock)
+    assert ingest_file(file, deps, OPTIONS, deadline_ms=NOW_MS + 140_000).status == "incomplete"
+    ingest_file(file, world.deps(), OPTIONS)
+    # 40 × 0.0660 = 2.6400 on 2026-10-05, past the 0.50 cap: one alarm
+    assert world.events.spend_cap_events == [
+        ("acme", "2026-10-05", Decimal("2.6400"), Decimal("0.50"))
+    ]
+
+
+def test_an_unreadable_header_is_not_counted_as_a_row() -> None:
+    world = World()
+    data = b"hello,world\nthis is,not a cdr\nnor,this\n"
+    result = ingest_file(world.drop("tenants/acme/a.csv", data), world.deps(), OPTIONS)
+    assert (result.summary.rows, result.summary.rejected) == (2, 2)
