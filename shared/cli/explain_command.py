@@ -7,13 +7,21 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from shared.cli.cards import compile_with_parents, load_cards
-from shared.cli.options import add_card_options, card_settings, numbering_plan
+from shared.cli.options import (
+    add_card_options,
+    add_reader_options,
+    card_settings,
+    numbering_plan,
+    reader_context,
+)
 from shared.domain.calls import CallRecord, CallStatus, Direction, Encoding, Service
 from shared.domain.errors import ValidationError
 from shared.domain.rating.engine import Rating, rate_call
-from shared.formats.cdr_formats import ReaderContext, open_records
+from shared.domain.rating.numbers import NumberingPlan
+from shared.formats.cdr_formats import open_records
 from shared.formats.fields import parse_seconds_ms, parse_timestamp
 from shared.formats.records import as_outcome
 
@@ -22,7 +30,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("explain", help="show the rating receipt of one call")
     add_card_options(parser)
     parser.add_argument("--cdrs", type=Path, help="CDR file holding the call")
-    parser.add_argument("--format", default="auto")
+    add_reader_options(parser)
     parser.add_argument("--call-id", help="the call to explain (with --cdrs)")
     parser.add_argument("--callee", help="dialled number (without --cdrs)")
     parser.add_argument("--answer", help="answer time, ISO-8601 (without --cdrs)")
@@ -40,16 +48,18 @@ def run(args: argparse.Namespace) -> int:
     card = compile_with_parents(cards, args.card[0].parent, args.timezone)
     plan = numbering_plan(args)
     now_ms = time.time_ns() // 1_000_000
-    call = _call_from_file(args, card.zone) if args.cdrs else _call_from_flags(args, card.zone)
+    call = (
+        _call_from_file(args, card.zone, plan) if args.cdrs else _call_from_flags(args, card.zone)
+    )
     rating = rate_call(call, card, plan, now_ms, explain=True)
     _print(rating, args.json)
     return 0 if rating.status is not CallStatus.REJECTED else 1
 
 
-def _call_from_file(args: argparse.Namespace, zone: object) -> CallRecord:
+def _call_from_file(args: argparse.Namespace, zone: ZoneInfo, plan: NumberingPlan) -> CallRecord:
     if not args.call_id:
         raise ValidationError("--call-id is required with --cdrs")
-    context = ReaderContext(tenant=args.tenant or "", zone=zone)  # type: ignore[arg-type]
+    context = reader_context(args, zone, plan)
     with args.cdrs.open("rb") as stream:
         _fmt, _lines, records = open_records(stream, args.format, context)
         for record in records:

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.domain.calls import Direction
 from shared.domain.errors import ValidationError
 from shared.domain.rating.numbers import NumberingPlan
+from shared.formats.cdr_formats import READERS, ReaderContext
 
 
 def add_card_options(parser: argparse.ArgumentParser) -> None:
@@ -47,3 +49,43 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"unknown timezone {name!r}") from None
+
+
+def add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """How to read a CDR file: its format, switch contexts, FreeSWITCH columns."""
+    parser.add_argument("--format", default="auto", help=f"auto, {', '.join(READERS)}")
+    parser.add_argument(
+        "--context-map",
+        default="",
+        metavar="CTX=in,CTX2=out",
+        help="switch dialplan contexts (Asterisk dcontext, FreeSWITCH context) to directions; "
+        "unlisted contexts are out",
+    )
+    parser.add_argument(
+        "--cdr-columns",
+        default="",
+        metavar="NAME,NAME,...",
+        help="FreeSWITCH cdr_csv template column names, for files without a header row",
+    )
+
+
+def reader_context(args: argparse.Namespace, zone: ZoneInfo, plan: NumberingPlan) -> ReaderContext:
+    return ReaderContext(
+        tenant=args.tenant or "",
+        zone=zone,
+        contexts=parse_context_map(args.context_map),
+        plan=plan,
+        columns=tuple(args.cdr_columns.split(",")) if args.cdr_columns else None,
+    )
+
+
+def parse_context_map(text: str) -> dict[str, Direction]:
+    """``from-pstn=in,from-internal=out`` → {context: direction}."""
+    contexts: dict[str, Direction] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        direction = value.strip().lower()
+        if not sep or not name.strip() or direction not in ("in", "out"):
+            raise ValidationError(f"--context-map: {item!r} is not CONTEXT=in or CONTEXT=out")
+        contexts[name.strip()] = Direction(direction)
+    return contexts

@@ -15,11 +15,16 @@ from tqdm import tqdm
 
 from shared.adapters.files import CsvRatedSink, CsvRejectSink, JsonLinesRatedSink, NullRatedSink
 from shared.cli.cards import compile_with_parents, load_cards
-from shared.cli.options import add_card_options, card_settings, numbering_plan
-from shared.domain.calls import CallRecord, Direction
-from shared.domain.errors import ValidationError
+from shared.cli.options import (
+    add_card_options,
+    add_reader_options,
+    card_settings,
+    numbering_plan,
+    reader_context,
+)
+from shared.domain.calls import CallRecord
 from shared.domain.summary import FileSummary
-from shared.formats.cdr_formats import READERS, ReaderContext, open_records
+from shared.formats.cdr_formats import open_records
 from shared.formats.records import PhysicalLines, RowOutcome
 from shared.ports import RatedSink
 from shared.services.rate_file import RatingJob, rate_records
@@ -32,20 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("rate", help="rate a CDR file offline")
     add_card_options(parser)
     parser.add_argument("--cdrs", type=Path, required=True, help="CDR file to rate")
-    parser.add_argument("--format", default="auto", help=f"auto, {', '.join(READERS)}")
-    parser.add_argument(
-        "--context-map",
-        default="",
-        metavar="CTX=in,CTX2=out",
-        help="switch dialplan contexts (Asterisk dcontext, FreeSWITCH context) to directions; "
-        "unlisted contexts are out",
-    )
-    parser.add_argument(
-        "--cdr-columns",
-        default="",
-        metavar="NAME,NAME,...",
-        help="FreeSWITCH cdr_csv template column names, for files without a header row",
-    )
+    add_reader_options(parser)
     parser.add_argument("--out", type=Path, help="rated calls (.csv, or .jsonl for JSON lines)")
     parser.add_argument("--rejects", type=Path, help="rejected rows with line number and reason")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -77,13 +69,7 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
         tenant=args.tenant,
         now_ms=time.time_ns() // 1_000_000,
     )
-    context = ReaderContext(
-        tenant=args.tenant or "",
-        zone=card.zone,
-        contexts=parse_context_map(args.context_map),
-        plan=job.plan,
-        columns=tuple(args.cdr_columns.split(",")) if args.cdr_columns else None,
-    )
+    context = reader_context(args, card.zone, job.plan)
     with ExitStack() as files:
         stream = files.enter_context(args.cdrs.open("rb"))
         _format, lines, records = open_records(stream, args.format, context)
@@ -98,18 +84,6 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
         size = args.cdrs.stat().st_size
         records = _with_progress(records, lines, size, args.progress, files)
         return rate_records(records, job, rated, CsvRejectSink(rejects_stream))
-
-
-def parse_context_map(text: str) -> dict[str, Direction]:
-    """``from-pstn=in,from-internal=out`` → {context: direction}."""
-    contexts: dict[str, Direction] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        direction = value.strip().lower()
-        if not sep or not name.strip() or direction not in ("in", "out"):
-            raise ValidationError(f"--context-map: {item!r} is not CONTEXT=in or CONTEXT=out")
-        contexts[name.strip()] = Direction(direction)
-    return contexts
 
 
 def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
