@@ -178,6 +178,39 @@ class PaymentGateway(Protocol):
         """The PaymentIntent's current state, as a ``Charge``."""
         ...
 
+    # -- cards (shared.services.cards) ---------------------------------------------------
+
+    def create_customer(self, tenant: str, idempotency_key: str) -> str:
+        """A new Stripe customer for ``tenant`` (metadata.tenant); its id (cus_...)."""
+        ...
+
+    def create_setup_intent(
+        self, customer: str, metadata: Mapping[str, str], payment_method: str | None = None
+    ) -> Any:
+        """A SetupIntent (usage off_session) for the customer, confirmed at once when a
+        ``payment_method`` is given; a ``shared.domain.cards.SetupIntentRef``."""
+        ...
+
+    def list_cards(self, customer: str) -> list[Any]:
+        """The customer's card PaymentMethods as ``shared.domain.cards.SavedCard``, the
+        default (invoice_settings.default_payment_method) flagged."""
+        ...
+
+    def set_default_card(self, customer: str, payment_method: str) -> None: ...
+
+    def detach_card(self, payment_method: str) -> None: ...
+
+
+class CustomerRecords(Protocol):
+    """The tenant → Stripe customer mapping (PaymentsTable ``stripe#<tenant>`` and
+    ``customer#<cus>``; ``DynamoPaymentRecords``)."""
+
+    def customer_of(self, tenant: str) -> str | None: ...
+
+    def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
+        """Create or complete a record; fields already set (and its tenant) never change."""
+        ...
+
 
 class RechargeRecords(Protocol):
     """The per-tenant recharge slot (PaymentsTable ``recharge#<tenant>``): our own

@@ -11,6 +11,7 @@ from typing import Any
 
 import stripe
 
+from shared.domain.cards import SavedCard, SetupIntentRef
 from shared.domain.payments import Charge
 
 
@@ -29,10 +30,7 @@ class StripeGateway:
         metadata: Mapping[str, str],
     ) -> Charge:
         # the tenant's default card: the customer's invoice_settings.default_payment_method
-        account: Any = self._client.v1.customers.retrieve(customer)
-        settings = account.get("invoice_settings") or {}
-        default = settings.get("default_payment_method")
-        method = default if isinstance(default, str) else getattr(default, "id", None)
+        method = self._default_card(customer)
         params: Any = {
             "amount": amount_minor, "currency": currency, "customer": customer,
             "off_session": True, "confirm": True, "metadata": dict(metadata),
@@ -48,7 +46,7 @@ class StripeGateway:
             intent_id = ""
             failed: Any = getattr(getattr(error, "error", None), "payment_intent", None)
             if failed is not None:
-                intent_id = str(failed.get("id", ""))
+                intent_id = str(_field(failed, "id") or "")
             status = "authentication_required" if code == "authentication_required" else "declined"
             return Charge(intent_id, status, amount_minor, currency,
                           getattr(error.error, "decline_code", None) if error.error else None)
@@ -56,6 +54,72 @@ class StripeGateway:
 
     def retrieve(self, intent_id: str) -> Charge:
         return _charge(self._client.v1.payment_intents.retrieve(intent_id))
+
+    def _default_card(self, customer: str) -> str | None:
+        account: Any = self._client.v1.customers.retrieve(customer)
+        return _id(_field(_field(account, "invoice_settings"), "default_payment_method"))
+
+    # -- cards (shared.services.cards) ---------------------------------------------------
+
+    def create_customer(self, tenant: str, idempotency_key: str) -> str:
+        params: Any = {"metadata": {"tenant": tenant}, "description": f"tenant {tenant}"}
+        customer = self._client.v1.customers.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+        return str(customer.id)
+
+    def create_setup_intent(
+        self, customer: str, metadata: Mapping[str, str], payment_method: str | None = None
+    ) -> SetupIntentRef:
+        params: Any = {
+            "customer": customer, "usage": "off_session", "metadata": dict(metadata),
+            "payment_method_types": ["card"],
+            **({"payment_method": payment_method, "confirm": True} if payment_method else {}),
+        }
+        setup = self._client.v1.setup_intents.create(params=params)
+        return SetupIntentRef(
+            str(setup.id), str(setup.status), str(_field(setup, "client_secret") or ""),
+            _id(_field(setup, "payment_method")),
+        )
+
+    def list_cards(self, customer: str) -> list[SavedCard]:
+        default_id = self._default_card(customer)
+        params: Any = {"customer": customer, "type": "card", "limit": 100}
+        methods = self._client.v1.payment_methods.list(params=params)
+        cards = []
+        for method in methods.data:
+            card = _field(method, "card")
+            cards.append(SavedCard(
+                str(method.id), str(_field(card, "brand") or ""), str(_field(card, "last4") or ""),
+                int(_field(card, "exp_month") or 0), int(_field(card, "exp_year") or 0),
+                method.id == default_id,
+            ))
+        return cards
+
+    def set_default_card(self, customer: str, payment_method: str) -> None:
+        params: Any = {"invoice_settings": {"default_payment_method": payment_method}}
+        self._client.v1.customers.update(customer, params=params)
+
+    def detach_card(self, payment_method: str) -> None:
+        self._client.v1.payment_methods.detach(payment_method)
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a StripeObject (not a dict since stripe 13: no ``.get``) or dict, or None."""
+    if obj is None:
+        return None
+    try:
+        return obj[name]
+    except (KeyError, TypeError, IndexError):
+        return None
+
+
+def _id(value: Any) -> str | None:
+    """An id field: the id string, or an expanded object's id."""
+    if isinstance(value, str):
+        return value or None
+    found = _field(value, "id")
+    return str(found) if found else None
 
 
 def _charge(intent: Any) -> Charge:
@@ -66,6 +130,6 @@ def _charge(intent: Any) -> Charge:
         "requires_action": "authentication_required",
         "requires_payment_method": "declined",
     }.get(status, "processing")
-    error = intent.get("last_payment_error") or {}
-    return Charge(str(intent.id), mapped, int(intent.get("amount_received") or 0),
-                  str(intent.currency), error.get("decline_code"))
+    error = _field(intent, "last_payment_error")
+    return Charge(str(intent.id), mapped, int(_field(intent, "amount_received") or 0),
+                  str(intent.currency), _field(error, "decline_code"))
