@@ -2,7 +2,10 @@
 
 ``up`` starts moto's server on 127.0.0.1, creates the resources of ``template.yaml`` in it,
 prints the endpoint and the resource names, writes them to ``.local-stack/state.json`` and
-runs until Ctrl-C or SIGTERM. ``down`` stops the stack that state file names, from another
+runs until Ctrl-C or SIGTERM. It also serves ``POST /stripe/webhook`` on 127.0.0.1 with the
+real stripe_webhook handler (``shared.local.webhook_endpoint``), signed with
+``STRIPE_WEBHOOK_SECRET`` or a generated secret that it prints and keeps in the state file,
+next to ``STRIPE_API_BASE`` (a fake Stripe server for ``billing cards`` / ``billing topup``). ``down`` stops the stack that state file names, from another
 terminal or a script.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -23,6 +27,8 @@ from urllib.parse import urlsplit
 from shared.local.stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError
 
 DEFAULT_STATE_DIR = Path(".local-stack")
+#: a fake Stripe server (localstripe) for the card and top-up commands, e.g. http://127.0.0.1:8420
+STRIPE_API_BASE_VARIABLE = "STRIPE_API_BASE"
 STATE_FILE = "state.json"
 
 
@@ -36,6 +42,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template")
     _add_state_dir(up)
+    up.add_argument(
+        "--webhook-port", type=int, default=0,
+        help="port of POST /stripe/webhook on 127.0.0.1 (default: a free one)",
+    )
     up.add_argument(
         "--no-dispatch",
         action="store_true",
@@ -80,17 +90,35 @@ def run_up(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     stack = LocalStack(args.template, port=args.port)
+    webhook: Any = None
     try:
         stack.start()
-        state = {"pid": os.getpid(), "started_at": time.time(), **stack.describe()}
+        secret, generated = _webhook_secret()
+        webhook = _start_webhook(stack, secret, args.webhook_port)
+        state = {
+            "pid": os.getpid(), "started_at": time.time(), **stack.describe(),
+            "stripe": {
+                "webhook_url": webhook.url,
+                "webhook_secret": secret,
+                "api_base": os.environ.get(STRIPE_API_BASE_VARIABLE) or None,
+            },
+        }
         _write_state(state_path, state)
         _print_summary(stack, state_path)
+        print(
+            f"stripe webhook: POST {webhook.url} (signing secret {secret}, "
+            + ("generated; set STRIPE_WEBHOOK_SECRET to choose it)" if generated
+               else "from STRIPE_WEBHOOK_SECRET)"),
+            flush=True,
+        )
         if not args.no_dispatch:
             _start_dispatcher(stack, stop)
         while not stop.wait(0.5):
             pass
         print("stopping the local stack", flush=True)
     finally:
+        if webhook is not None:
+            webhook.stop()
         stack.stop()
         current = _read_state(state_path)
         if current is not None and current.get("pid") == os.getpid():
@@ -155,6 +183,29 @@ def _start_dispatcher(stack: LocalStack, stop: threading.Event) -> None:
     print(
         "rate_call dispatcher running: files dropped under tenants/<tenant>/ are rated", flush=True
     )
+
+
+def _webhook_secret() -> tuple[str, bool]:
+    """The local signing secret: ``STRIPE_WEBHOOK_SECRET`` if set, else a fresh one (True)."""
+    given = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    if given:
+        return given, False
+    return "whsec_local_" + secrets.token_hex(16), True
+
+
+def _start_webhook(stack: LocalStack, secret: str, port: int) -> Any:
+    """Serve POST /stripe/webhook on 127.0.0.1 with the real stripe_webhook handler, as
+    the HTTP API does in AWS."""
+    from shared.local.dispatcher import load_handler
+    from shared.local.webhook_endpoint import WebhookEndpoint
+
+    environment = {
+        **stack.function_environment("StripeWebhookFunction"),
+        **stack.aws_environment(),
+        "STRIPE_WEBHOOK_SECRET": secret,
+    }
+    handler = load_handler(stack, "StripeWebhookFunction")
+    return WebhookEndpoint(handler, environment, port=port).start()
 
 
 def _print_summary(stack: LocalStack, state_path: Path) -> None:

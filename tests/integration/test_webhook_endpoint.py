@@ -1,0 +1,117 @@
+"""``billing local up``'s webhook endpoint: real HTTP on 127.0.0.1 → an HTTP API payload 2.0
+event → the real stripe_webhook handler → DynamoDB on the local stack."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
+from shared.domain.tenants import TenantSettings
+from shared.local.dispatcher import load_handler
+from shared.local.stack import LocalStack
+from shared.local.webhook_endpoint import WebhookEndpoint
+from tests.fakes.payments import TEST_SECRET, event, payment_intent, sign
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def endpoint(local_stack: LocalStack) -> Iterator[WebhookEndpoint]:
+    environment = {
+        **local_stack.function_environment("StripeWebhookFunction"),
+        **local_stack.aws_environment(),
+        "STRIPE_WEBHOOK_SECRET": TEST_SECRET,
+    }
+    handler = load_handler(local_stack, "StripeWebhookFunction")
+    with WebhookEndpoint(handler, environment) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def store(local_stack: LocalStack) -> DynamoUsageStore:
+    env = local_stack.function_environment("StripeWebhookFunction")
+    return DynamoUsageStore(local_stack.client("dynamodb"), UsageTables(
+        rated_calls="", ledger=env["LEDGER_TABLE"], balances=env["BALANCES_TABLE"],
+        breakouts="", files="",
+    ))
+
+
+def _tenant(stack: LocalStack, name: str) -> str:
+    env = stack.function_environment("StripeWebhookFunction")
+    DynamoTenantDirectory(stack.client("dynamodb"), env["TENANTS_TABLE"]).put(
+        TenantSettings(tenant_id=name, card="any", currency="EUR")
+    )
+    return name
+
+
+def _post(url: str, body: bytes, signature: str, content_type: str = "application/json") -> (
+    tuple[int, dict[str, object]]
+):
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": content_type, "Stripe-Signature": signature,
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_signed_success_credits_once_however_often_it_is_posted(
+    local_stack: LocalStack, endpoint: WebhookEndpoint, store: DynamoUsageStore
+) -> None:
+    # Given tenant ep-acme and a signed payment_intent.succeeded of 2000 cents EUR
+    tenant = _tenant(local_stack, "ep-acme")
+    payload = event("payment_intent.succeeded", payment_intent("pi_ep1", tenant, 2000), "evt_ep1")
+
+    # When Stripe posts it twice
+    first = _post(endpoint.url, payload, sign(payload))
+    second = _post(endpoint.url, payload, sign(payload))
+
+    # Then both are acknowledged and the wallet holds 20.00 from one ledger entry
+    assert first == (200, {"received": True, "outcome": "processed"})
+    assert second == (200, {"received": True, "outcome": "duplicate"})
+    assert store.balance(tenant) == Decimal("20.00")
+    assert [e.entry_id for e in store.ledger_entries(tenant)] == ["topup#pi_ep1"]
+
+
+def test_a_tampered_body_gets_400_and_credits_nothing(
+    local_stack: LocalStack, endpoint: WebhookEndpoint, store: DynamoUsageStore
+) -> None:
+    tenant = _tenant(local_stack, "ep-hostile")
+    payload = event("payment_intent.succeeded", payment_intent("pi_ep2", tenant, 500), "evt_ep2")
+
+    status, body = _post(endpoint.url, payload.replace(b"500", b"50000"), sign(payload))
+
+    assert status == 400
+    assert "signature" in str(body["error"]).lower()
+    assert store.balance(tenant) == Decimal("0")
+
+
+def test_a_binary_body_reaches_the_handler_base64_encoded_byte_for_byte(
+    local_stack: LocalStack, endpoint: WebhookEndpoint, store: DynamoUsageStore
+) -> None:
+    # an octet-stream body is base64-encoded by the endpoint, decoded by the handler, and the
+    # signature over the raw bytes still holds
+    tenant = _tenant(local_stack, "ep-binary")
+    payload = event("payment_intent.succeeded", payment_intent("pi_ep3", tenant, 750), "evt_ep3")
+
+    status, _ = _post(endpoint.url, payload, sign(payload), "application/octet-stream")
+
+    assert status == 200
+    assert store.balance(tenant) == Decimal("7.50")
+
+
+def test_other_routes_get_404(endpoint: WebhookEndpoint) -> None:
+    request = urllib.request.Request(endpoint.url.replace("/webhook", "/other"), data=b"{}",
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 404
