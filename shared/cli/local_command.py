@@ -5,8 +5,8 @@ prints the endpoint and the resource names, writes them to ``.local-stack/state.
 runs until Ctrl-C or SIGTERM. It also serves ``POST /stripe/webhook`` on 127.0.0.1 with the
 real stripe_webhook handler (``shared.local.webhook_endpoint``), signed with
 ``STRIPE_WEBHOOK_SECRET`` or a generated secret that it prints and keeps in the state file,
-next to ``STRIPE_API_BASE`` (a fake Stripe server for ``billing cards`` / ``billing topup``). ``down`` stops the stack that state file names, from another
-terminal or a script.
+next to ``STRIPE_API_BASE`` (a fake Stripe server for ``billing cards`` / ``billing topup``).
+``down`` stops the stack that state file names, from another terminal or a script.
 """
 
 from __future__ import annotations
