@@ -6,6 +6,8 @@ here once.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,3 +58,31 @@ class StripeWebhookSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="WEBHOOK_MAX_BODY_BYTES")
     #: a signature older than this is refused (Stripe's default, SPEC section 6)
     tolerance_seconds: int = Field(default=300, validation_alias="WEBHOOK_TOLERANCE_SECONDS")
+
+
+class WalletRechargeSettings(BaseSettings):
+    """wallet_recharge: tables, the Stripe key's source, the fake Stripe's address, SES.
+
+    In AWS the Stripe secret API key is the SSM SecureString parameter named by
+    ``STRIPE_API_KEY_PARAMETER`` (template.yaml); locally and in tests it may be given as
+    ``STRIPE_API_KEY``, which then wins. ``STRIPE_API_BASE`` points the client at a fake Stripe
+    server (localstripe on 127.0.0.1); unset, the real API. With no ``NOTIFICATION_SENDER``
+    (a verified SES identity) tenant notifications are only logged. The key is never logged.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    payments_table: str = Field(validation_alias="PAYMENTS_TABLE")
+    tenants_table: str = Field(validation_alias="TENANTS_TABLE")
+    ledger_table: str = Field(validation_alias="LEDGER_TABLE")
+    balances_table: str = Field(validation_alias="BALANCES_TABLE")
+    stripe_api_key: SecretStr | None = Field(default=None, validation_alias="STRIPE_API_KEY")
+    stripe_api_key_parameter: str | None = Field(
+        default=None, validation_alias="STRIPE_API_KEY_PARAMETER"
+    )
+    stripe_api_base: str | None = Field(default=None, validation_alias="STRIPE_API_BASE")
+    notification_sender: str | None = Field(default=None, validation_alias="NOTIFICATION_SENDER")
+    #: a manual top-up below this (in the tenant's currency) is refused (SPEC section 1)
+    manual_topup_minimum: Decimal = Field(
+        default=Decimal("5.00"), validation_alias="MANUAL_TOPUP_MINIMUM"
+    )

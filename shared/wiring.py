@@ -24,13 +24,16 @@ from shared.adapters.events import EventBridgePublisher
 from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.adapters.s3 import S3CdrObjects
 from shared.adapters.secrets import ssm_secret
+from shared.adapters.ses import LogNotifier, SesNotifier
+from shared.adapters.stripe_gateway import StripeGateway
 from shared.adapters.stripe_signature import StripeSignatureVerifier
-from shared.config import RateCallSettings, StripeWebhookSettings
+from shared.config import RateCallSettings, StripeWebhookSettings, WalletRechargeSettings
 from shared.domain.errors import BillingError
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
 from shared.services.ingest import IngestDeps, IngestOptions
 from shared.services.payments_webhook import WebhookDeps
+from shared.services.recharge import RechargeDeps
 
 
 class CardMissing(BillingError):
@@ -165,6 +168,54 @@ def stripe_webhook_deps() -> WebhookDeps:
         records=DynamoPaymentRecords(dynamodb, settings.payments_table),
         wallet=DynamoUsageStore(dynamodb, tables),
         tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
+    )
+
+
+@lru_cache(maxsize=1)
+def wallet_recharge_settings() -> WalletRechargeSettings:
+    return WalletRechargeSettings()  # read from the environment
+
+
+@lru_cache(maxsize=1)
+def wallet_recharge_deps() -> RechargeDeps:
+    """Built once per container: the Stripe key is fetched once, not per message."""
+    settings = wallet_recharge_settings()
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb")
+    if settings.stripe_api_key is not None:
+        api_key = settings.stripe_api_key.get_secret_value()
+    elif settings.stripe_api_key_parameter:
+        api_key = ssm_secret(session.client("ssm"), settings.stripe_api_key_parameter)
+    else:
+        raise BillingError(
+            "wallet_recharge needs STRIPE_API_KEY_PARAMETER (an SSM SecureString) "
+            "or, locally, STRIPE_API_KEY"
+        )
+    # the recharge touches only the ledger and the balances of the usage tables
+    tables = UsageTables(
+        rated_calls="", ledger=settings.ledger_table, balances=settings.balances_table,
+        breakouts="", files="",
+    )
+    usage = DynamoUsageStore(dynamodb, tables)
+    records = DynamoPaymentRecords(dynamodb, settings.payments_table)
+
+    def billing_email(tenant: str) -> str | None:
+        """The address kept with the tenant's Stripe customer link (``stripe#<tenant>``)."""
+        email = (records.get(f"stripe#{tenant}") or {}).get("email")
+        return str(email) if email else None
+
+    notifier: LogNotifier | SesNotifier = LogNotifier()
+    if settings.notification_sender:
+        notifier = SesNotifier(session.client("ses"), settings.notification_sender, billing_email)
+    return RechargeDeps(
+        tenants=CachedTenants(DynamoTenantDirectory(dynamodb, settings.tenants_table)),
+        balances=usage,
+        wallet=usage,
+        records=records,
+        gateway=StripeGateway(api_key, settings.stripe_api_base),
+        notifier=notifier,
+        now=lambda: int(time.time()),
+        manual_minimum=settings.manual_topup_minimum,
     )
 
 

@@ -63,11 +63,11 @@ def sqs_batch(*message_ids: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("function", ["wallet_recharge"])
-def test_sqs_handlers_return_every_message_to_the_queue(function: str) -> None:
-    # Given a batch of three messages
+def test_sqs_handlers_return_messages_they_cannot_read_to_the_queue(function: str) -> None:
+    # Given a batch of three messages that are not EventBridge events (S3 notifications)
     event = sqs_batch("m-1", "m-2", "m-3")
 
-    # When the handler, which has no service yet, receives it
+    # When the handler receives it
     response = handler_module(function).handler(event, FakeLambdaContext())
 
     # Then all three are reported failed: SQS redelivers them, then parks them in the DLQ
