@@ -57,11 +57,16 @@ def save_card(
 ) -> SetupIntentRef:
     """A SetupIntent for off-session use on the tenant's customer; confirmed at once when a
     PaymentMethod is given (tests, the local fake Stripe), else its client_secret is for
-    Stripe.js in the tenant's browser."""
+    Stripe.js in the tenant's browser. A card saved while the tenant has no default card
+    becomes the default, so auto-recharge has a card to charge."""
     customer = ensure_customer(tenant, deps)
     setup: SetupIntentRef = deps.gateway.create_setup_intent(
         customer, {"tenant": tenant}, payment_method
     )
+    if setup.status == "succeeded" and setup.payment_method:
+        cards: list[SavedCard] = deps.gateway.list_cards(customer)
+        if not any(card.default for card in cards):  # the first card is the one recharged
+            deps.gateway.set_default_card(customer, setup.payment_method)
     return setup
 
 

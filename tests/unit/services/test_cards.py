@@ -55,7 +55,7 @@ def test_later_saves_reuse_the_customer() -> None:
     save_card("acme", world.deps, "pm_card_mastercard")
 
     assert len(world.gateway.customers) == 1
-    assert [c.last4 for c in list_cards("acme", world.deps)] == ["4444", "4242"]
+    assert [c.last4 for c in list_cards("acme", world.deps)] == ["4242", "4444"]
 
 
 def test_a_customer_recorded_concurrently_wins_over_the_one_just_created() -> None:
@@ -76,6 +76,16 @@ def test_a_customer_recorded_concurrently_wins_over_the_one_just_created() -> No
     # Then our customer is not used; the recorded one is
     assert ensure_customer("acme", world.deps) == "cus_winner"
     assert world.records.get("customer#cus_winner") == {"tenant": "acme"}
+
+
+def test_the_first_confirmed_card_becomes_the_default_and_later_ones_do_not() -> None:
+    world = World()
+
+    visa = save_card("acme", world.deps, "pm_card_visa").payment_method
+    save_card("acme", world.deps, "pm_card_mastercard")
+
+    cards = list_cards("acme", world.deps)
+    assert [(c.payment_method == visa, c.default) for c in cards] == [(True, True), (False, False)]
 
 
 def test_listing_shows_brand_last4_expiry_and_the_default_first() -> None:
@@ -105,7 +115,6 @@ def test_removing_the_default_card_leaves_no_default() -> None:
     visa = save_card("acme", world.deps, "pm_card_visa").payment_method
     amex = save_card("acme", world.deps, "pm_card_amex").payment_method
     assert visa and amex
-    set_default("acme", visa, world.deps)
 
     removed = remove_card("acme", visa, world.deps)
 
@@ -119,7 +128,6 @@ def test_setting_an_existing_default_again_calls_nothing() -> None:
     world = World()
     visa = save_card("acme", world.deps, "pm_card_visa").payment_method
     assert visa
-    set_default("acme", visa, world.deps)
     calls = len(world.gateway.calls)
 
     set_default("acme", visa, world.deps)
@@ -129,9 +137,11 @@ def test_setting_an_existing_default_again_calls_nothing() -> None:
 
 def test_another_tenants_card_cannot_be_made_default_or_removed() -> None:
     world = World()
-    theirs = save_card("globex", world.deps, "pm_card_visa").payment_method
-    save_card("acme", world.deps, "pm_card_amex")
+    # globex's card, attached in the browser (its customer has no default yet)
+    save_card("globex", world.deps)
+    theirs = world.gateway.create_setup_intent("cus_fake_1", {}, "pm_card_visa").payment_method
     assert theirs
+    save_card("acme", world.deps, "pm_card_amex")
 
     for action in (set_default, remove_card):
         with pytest.raises(ValidationError, match=r"acme.*has no saved card"):
