@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.local.fake_stripe import FakeStripe
 from shared.local.stack import LocalStack
 
 
@@ -21,3 +22,10 @@ def local_stack() -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    """localstripe on 127.0.0.1 (a free port), one per test module: no test calls Stripe."""
+    with FakeStripe() as server:
+        yield server
