@@ -96,6 +96,13 @@ def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
     if intent_id:  # a retry after the intent was created: read it, never create another
         charge: Charge = deps.gateway.retrieve(str(intent_id))
     else:
+        if not manual and deps.balances.balance(request.tenant) >= settings.low_balance_threshold:
+            # another trigger's recharge was credited (and its slot released) between our
+            # balance read and our claim: read again now that the slot is ours
+            deps.records.settle(request.tenant, request.trigger, {
+                "state": "done", "outcome": "not_needed", "retry_after": now,
+            })
+            return RechargeResult("not_needed")
         customer = deps.records.customer_of(request.tenant)
         if customer is None:
             deps.records.settle(request.tenant, request.trigger, {

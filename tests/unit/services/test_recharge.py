@@ -154,3 +154,31 @@ def test_a_manual_top_up_has_a_minimum_of_5_00() -> None:
         world.run("manual-1", Decimal("4.99"))
     assert world.run("manual-2", Decimal("5.00")) == "succeeded"
     assert world.balance("acme") == Decimal("105.00")
+
+
+def test_a_trigger_that_read_the_balance_before_another_recharge_landed_charges_nothing() -> None:
+    # Given evt-1 read acme's 4.00 balance, then evt-2's whole recharge ran (credited 50.00,
+    # slot released) before evt-1 claimed the slot
+    world = World()
+
+    class LateBalances:
+        reads = 0
+
+        def balance(self, tenant: str) -> Decimal:
+            self.reads += 1
+            if self.reads == 1:
+                assert world.run("evt-2") == "succeeded"
+                return Decimal("4.00")
+            return world.balance(tenant)
+
+    deps = world.deps()
+    late = RechargeDeps(deps.tenants, LateBalances(), deps.wallet, deps.records, deps.gateway,
+                        deps.notifier, deps.now)
+
+    # When evt-1 goes on
+    outcome = recharge(RechargeRequest("acme", "evt-1"), late).outcome
+
+    # Then it reads the balance again once the slot is its own: one intent, 54.00
+    assert outcome == "not_needed"
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
