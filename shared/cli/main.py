@@ -15,6 +15,7 @@ from shared.cli import (
     explain_command,
     import_deck_command,
     local_command,
+    payments_commands,
     rate_command,
     stack_commands,
 )
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_command.register(commands)
     import_deck_command.register(commands)
     stack_commands.register(commands)
+    payments_commands.register(commands)
     return parser
 
 
