@@ -74,9 +74,17 @@ class StripeGateway:
         params: Any = {
             "customer": customer, "usage": "off_session", "metadata": dict(metadata),
             "payment_method_types": ["card"],
-            **({"payment_method": payment_method, "confirm": True} if payment_method else {}),
         }
         setup = self._client.v1.setup_intents.create(params=params)
+        if payment_method:
+            # create, then confirm: localstripe takes no payment_method on create
+            confirm: Any = {"payment_method": payment_method}
+            setup = self._client.v1.setup_intents.confirm(setup.id, params=confirm)
+            method = _id(_field(setup, "payment_method")) or payment_method
+            found = self._client.v1.payment_methods.retrieve(method)
+            if _field(found, "customer") is None:  # Stripe attaches on confirm; localstripe not
+                attach: Any = {"customer": customer}
+                self._client.v1.payment_methods.attach(method, params=attach)
         return SetupIntentRef(
             str(setup.id), str(setup.status), str(_field(setup, "client_secret") or ""),
             _id(_field(setup, "payment_method")),
