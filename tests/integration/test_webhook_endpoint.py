@@ -4,10 +4,16 @@ event → the real stripe_webhook handler → DynamoDB on the local stack."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +25,8 @@ from shared.local.webhook_endpoint import WebhookEndpoint
 from tests.fakes.payments import TEST_SECRET, event, payment_intent, sign
 
 pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +123,37 @@ def test_other_routes_get_404(endpoint: WebhookEndpoint) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 404
+
+
+def test_billing_local_up_serves_the_webhook_with_the_secret_it_records(tmp_path: Path) -> None:
+    # Given `billing local up` started in another process without STRIPE_WEBHOOK_SECRET
+    state_path = tmp_path / "state.json"
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "STRIPE_WEBHOOK_SECRET"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli.main", "local", "up", "--no-dispatch",
+         "--state-dir", str(tmp_path)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**environment, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not state_path.exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        stripe = json.loads(state_path.read_text(encoding="utf-8"))["stripe"]
+
+        # Then it generated a secret and a webhook on 127.0.0.1 that checks signatures with it
+        assert stripe["webhook_secret"].startswith("whsec_local_")
+        assert stripe["webhook_url"].startswith("http://127.0.0.1:")
+        assert stripe["webhook_url"].endswith("/stripe/webhook")
+        payload = event("payment_intent.payment_failed",
+                        payment_intent("pi_up1", "up-t", 100, status="requires_payment_method"),
+                        "evt_up1")
+        ours = _post(stripe["webhook_url"], payload, sign(payload, stripe["webhook_secret"]))
+        other = _post(stripe["webhook_url"], payload, sign(payload))
+        assert (ours[0], other[0]) == (200, 400)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    assert f"signing secret {stripe['webhook_secret']}, generated" in out
