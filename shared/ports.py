@@ -178,6 +178,13 @@ class PaymentGateway(Protocol):
         """The PaymentIntent's current state, as a ``Charge``."""
         ...
 
+    def find_charge(self, customer: str, trigger: str) -> Any:
+        """The PaymentIntent created for ``trigger`` (its ``metadata.trigger``) on the
+        customer, as a ``Charge``; None when there is none. A retry whose first attempt may
+        have reached Stripe looks here before creating, so a crash between Stripe's answer and
+        our record of it never charges twice, even where Idempotency-Key is ignored."""
+        ...
+
     # -- cards (shared.services.cards) ---------------------------------------------------
 
     def create_customer(self, tenant: str, idempotency_key: str) -> str:

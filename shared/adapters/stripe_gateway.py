@@ -55,6 +55,14 @@ class StripeGateway:
     def retrieve(self, intent_id: str) -> Charge:
         return _charge(self._client.v1.payment_intents.retrieve(intent_id))
 
+    def find_charge(self, customer: str, trigger: str) -> Charge | None:
+        # a list, not the search API: search is eventually consistent (up to a minute)
+        params: Any = {"customer": customer, "limit": 100}
+        for intent in self._client.v1.payment_intents.list(params=params).data:
+            if _field(_field(intent, "metadata"), "trigger") == trigger:
+                return _charge(intent)
+        return None
+
     def _default_card(self, customer: str) -> str | None:
         account: Any = self._client.v1.customers.retrieve(customer)
         return _id(_field(_field(account, "invoice_settings"), "default_payment_method"))

@@ -6,14 +6,16 @@ serves localstripe's aiohttp app on a socket bound to 127.0.0.1 port 0 and print
 got, so two fakes (two test sessions) never race for a port. ``api_base`` is what
 ``StripeGateway(api_key, api_base)`` and ``STRIPE_API_BASE`` take.
 
-Three things differ from localstripe run as ``localstripe --port N``, each to keep it closer
+Four things differ from localstripe run as ``localstripe --port N``, each to keep it closer
 to Stripe or to keep runs apart:
 
 * it listens on 127.0.0.1 only (localstripe binds every interface);
 * its store stays in memory (localstripe pickles it to ``/tmp/localstripe.pickle`` after
   every write and reloads it at start, which would leak one run's customers into the next);
 * a PaymentIntent has ``amount_received`` (Stripe's field for what was captured: the amount
-  once succeeded, else 0), which localstripe leaves out.
+  once succeeded, else 0), which localstripe leaves out;
+* PaymentIntents are listed newest first and may be filtered by ``customer``, as on Stripe
+  (localstripe refuses the filter).
 
 What localstripe cannot do, and tests must not rely on: it ignores ``Idempotency-Key`` (every
 create is a new object, so "no double charge" is proven by our own recharge record), and it
@@ -130,8 +132,9 @@ class FakeStripe:
 
     def payment_intents(self, customer: str | None = None) -> list[dict[str, Any]]:
         """Every PaymentIntent the fake holds (of one customer when given), newest first."""
-        found: list[dict[str, Any]] = self.request("GET", "/v1/payment_intents?limit=100")["data"]
-        return [pi for pi in found if customer is None or pi.get("customer") == customer]
+        query = "?limit=100" + (f"&customer={customer}" if customer else "")
+        found: list[dict[str, Any]] = self.request("GET", f"/v1/payment_intents{query}")["data"]
+        return found
 
     def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -184,6 +187,19 @@ def serve(host: str = LOCAL_HOST, port: int = 0) -> None:  # pragma: no cover - 
         return int(self.amount) if self.status == "succeeded" else 0
 
     resources.PaymentIntent.amount_received = property(amount_received)
+
+    listed = resources.PaymentIntent._api_list_all.__func__
+
+    def list_payment_intents(
+        cls: Any, url: str, customer: str | None = None, **kwargs: Any
+    ) -> Any:
+        found = listed(cls, url, **kwargs)
+        found._list.sort(key=lambda intent: intent.created, reverse=True)  # Stripe: newest first
+        if customer is not None:
+            found._list = [intent for intent in found._list if intent.customer == customer]
+        return found
+
+    resources.PaymentIntent._api_list_all = classmethod(list_payment_intents)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((host, port))

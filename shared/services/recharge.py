@@ -7,9 +7,11 @@
    a decline gets nothing; the same trigger again (an SQS redelivery, a Lambda retried after a
    crash) finds the slot already its own and never creates a second PaymentIntent once the
    first one's id is recorded.
-3. The PaymentIntent goes to the gateway with an Idempotency-Key derived from the trigger,
-   which covers the one window our record cannot (a crash after Stripe created the intent and
-   before its id was stored).
+3. The PaymentIntent goes to the gateway with an Idempotency-Key derived from the trigger and
+   the trigger in its metadata. Before the call the slot notes the attempt; a retry that finds
+   the attempt noted but no intent id (a crash after Stripe created the intent and before its
+   id was stored) first looks the intent up by that metadata (``find_charge``), so even a
+   Stripe that ignores Idempotency-Key (localstripe) is never asked twice.
 4. Outcome: succeeded credits ``topup#<intent>`` at once (a verified API read; the webhook's
    later credit of the same entry is refused by its condition); processing keeps the slot in
    flight; a decline backs off (1 h, 6 h, 24 h) and notifies; authentication_required
@@ -111,7 +113,14 @@ def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
             })
             deps.notifier.notify(request.tenant, "no_card", {"trigger": request.trigger})
             return RechargeResult("no_card")
-        charge = deps.gateway.charge_off_session(
+        found: Charge | None = None
+        if slot.get("attempt") == request.trigger:
+            # an earlier try of this trigger called Stripe and died before recording the
+            # answer: the intent it may have created is found by its metadata, not made again
+            found = deps.gateway.find_charge(customer, request.trigger)
+        else:
+            deps.records.settle(request.tenant, request.trigger, {"attempt": request.trigger})
+        charge = found or deps.gateway.charge_off_session(
             customer,
             to_minor_units(amount, settings.currency),
             settings.currency.lower(),

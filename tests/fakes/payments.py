@@ -183,6 +183,8 @@ class FakeGateway:
     decline_code: str | None = None
     intents: dict[str, Any] = field(default_factory=dict)
     fail_after_create: bool = False
+    #: (customer, metadata.trigger) -> intent id, what ``find_charge`` lists
+    created_for: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def charge_off_session(
         self, customer: str, amount_minor: int, currency: str, idempotency_key: str,
@@ -193,6 +195,7 @@ class FakeGateway:
         intent = Charge(f"pi_fake_{len(self.intents) + 1}", self.outcome, amount_minor,
                         currency, self.decline_code)
         self.intents[intent.intent_id] = intent
+        self.created_for[(customer, metadata.get("trigger", ""))] = intent.intent_id
         if self.fail_after_create:
             self.fail_after_create = False
             raise ConnectionError("injected: the answer was lost after Stripe created it")
@@ -200,6 +203,10 @@ class FakeGateway:
 
     def retrieve(self, intent_id: str) -> Any:
         return self.intents[intent_id]
+
+    def find_charge(self, customer: str, trigger: str) -> Any:
+        found = self.created_for.get((customer, trigger))
+        return None if found is None else self.intents[found]
 
 
 @dataclass

@@ -65,3 +65,16 @@ def test_a_declined_card_and_a_card_needing_authentication(fake_stripe: FakeStri
 
     assert declined.status == "declined"
     assert (authentication.status, authentication.amount_minor) == ("authentication_required", 0)
+
+
+def test_the_gateway_finds_the_intent_a_trigger_created_on_its_customer_only(
+    fake_stripe: FakeStripe,
+) -> None:
+    gateway = StripeGateway(FAKE_API_KEY, fake_stripe.api_base)
+    customer, other = fake_stripe.customer_with_card(), fake_stripe.customer_with_card()
+    made = gateway.charge_off_session(customer, 1500, "eur", "k-4", {"trigger": "evt-find"})
+    gateway.charge_off_session(other, 1500, "eur", "k-5", {"trigger": "evt-find"})
+
+    assert gateway.find_charge(customer, "evt-find") == made
+    assert gateway.find_charge(customer, "evt-other") is None
+    assert [pi["customer"] for pi in fake_stripe.payment_intents(other)] == [other]

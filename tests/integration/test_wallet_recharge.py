@@ -247,6 +247,46 @@ def test_a_lambda_retried_after_a_crash_does_not_charge_twice(
     assert len([e for e in world.store.ledger_entries(tenant) if e.kind == "topup"]) == 1
 
 
+def test_a_lambda_that_died_before_recording_stripe_s_answer_does_not_charge_twice(
+    world: Recharge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given dunder's recharge whose Lambda dies right after Stripe created the PaymentIntent,
+    # before our record has its id; localstripe ignores Idempotency-Key, so a second create
+    # would be a second charge
+    tenant = world.tenant("rc-dunder")
+    with function_environment(world.env):
+        real = world.module.wallet_recharge_deps()
+
+    class DiesAfterStripeAnswers:
+        died = False
+
+        def charge_off_session(self, *args: Any) -> Any:
+            charge = real.gateway.charge_off_session(*args)
+            if not self.died:
+                self.died = True
+                raise ConnectionError("injected: the answer was lost after Stripe created it")
+            return charge
+
+        def retrieve(self, intent_id: str) -> Any:
+            return real.gateway.retrieve(intent_id)
+
+        def find_charge(self, customer: str, trigger: str) -> Any:
+            return real.gateway.find_charge(customer, trigger)
+
+    dying = dataclasses.replace(real, gateway=DiesAfterStripeAnswers())
+    monkeypatch.setattr(world.module, "wallet_recharge_deps", lambda: dying)
+    world.low_balance(tenant)
+
+    # When SQS delivers the message, the handler fails it, and SQS delivers it again
+    stats = world.drain()
+
+    # Then the retry found the intent by its trigger on Stripe: one charge, one credit
+    assert (stats.failed, stats.delivered) == (1, 1)
+    (intent,) = world.intents(tenant)
+    assert world.slot(tenant)["intent_id"] == intent["id"]
+    assert world.store.balance(tenant) == Decimal("54.00")
+
+
 def test_a_declined_card_backs_off_and_notifies(world: Recharge) -> None:
     # Given umbrella's card is declined by its issuer
     tenant = world.tenant("rc-umbrella", card=CARD_DECLINED)

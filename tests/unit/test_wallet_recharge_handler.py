@@ -25,6 +25,9 @@ from tests.fakes.payments import (
     RecordingNotifier,
 )
 
+# imported at collection, before pytest-socket blocks sockets (the X-Ray SDK opens its UDP
+# emitter when shared.observability is first imported)
+HANDLER = importlib.import_module("functions.wallet_recharge.app")
 SAMPLE = Path(__file__).resolve().parents[2] / (
     "functions/wallet_recharge/events/low_balance_message.json"
 )
@@ -65,10 +68,9 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, ModuleType]:
-    module = importlib.import_module("functions.wallet_recharge.app")
     found = World()
-    monkeypatch.setattr(module, "wallet_recharge_deps", found.deps)
-    return found, module
+    monkeypatch.setattr(HANDLER, "wallet_recharge_deps", found.deps)
+    return found, HANDLER
 
 
 def test_the_sample_message_is_acme_s_low_balance_event() -> None:

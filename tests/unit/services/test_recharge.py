@@ -182,3 +182,21 @@ def test_a_trigger_that_read_the_balance_before_another_recharge_landed_charges_
     assert outcome == "not_needed"
     assert len(world.gateway.intents) == 1
     assert world.balance("acme") == Decimal("54.00")
+
+
+def test_a_retry_after_a_crash_before_the_intent_was_recorded_finds_it_instead_of_charging(
+) -> None:
+    # Given Stripe created the intent but the Lambda died before our record had its id (and
+    # the gateway, like localstripe, ignores Idempotency-Key)
+    world = World()
+    world.gateway.fail_after_create = True
+    with pytest.raises(ConnectionError):
+        world.run("evt-lost")
+
+    # When SQS redelivers the same trigger
+    outcome = world.run("evt-lost")
+
+    # Then the intent is found by its trigger, not created again: one charge, one credit
+    assert outcome == "succeeded"
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
