@@ -5,7 +5,8 @@ prints the endpoint and the resource names, writes them to ``.local-stack/state.
 runs until Ctrl-C or SIGTERM. It also serves ``POST /stripe/webhook`` on 127.0.0.1 with the
 real stripe_webhook handler (``shared.local.webhook_endpoint``), signed with
 ``STRIPE_WEBHOOK_SECRET`` or a generated secret that it prints and keeps in the state file,
-next to ``STRIPE_API_BASE`` (a fake Stripe server for ``billing cards`` / ``billing topup``).
+next to the fake Stripe server for ``billing cards`` / ``billing topup``: ``STRIPE_API_BASE``
+if set, else localstripe, which it starts and stops (``--no-fake-stripe`` to skip).
 ``down`` stops the stack that state file names, from another terminal or a script.
 """
 
@@ -45,6 +46,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up.add_argument(
         "--webhook-port", type=int, default=0,
         help="port of POST /stripe/webhook on 127.0.0.1 (default: a free one)",
+    )
+    up.add_argument(
+        "--no-fake-stripe",
+        action="store_true",
+        help="do not start localstripe (it is started unless STRIPE_API_BASE names a fake Stripe)",
     )
     up.add_argument(
         "--no-dispatch",
@@ -91,16 +97,20 @@ def run_up(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     stack = LocalStack(args.template, port=args.port)
     webhook: Any = None
+    fake_stripe: Any = None
     try:
         stack.start()
         secret, generated = _webhook_secret()
         webhook = _start_webhook(stack, secret, args.webhook_port)
+        api_base = os.environ.get(STRIPE_API_BASE_VARIABLE) or None
+        if api_base is None and not args.no_fake_stripe:
+            fake_stripe, api_base = _start_fake_stripe(webhook.url, secret)
         state = {
             "pid": os.getpid(), "started_at": time.time(), **stack.describe(),
             "stripe": {
                 "webhook_url": webhook.url,
                 "webhook_secret": secret,
-                "api_base": os.environ.get(STRIPE_API_BASE_VARIABLE) or None,
+                "api_base": api_base,
             },
         }
         _write_state(state_path, state)
@@ -111,6 +121,12 @@ def run_up(args: argparse.Namespace) -> int:
                else "from STRIPE_WEBHOOK_SECRET)"),
             flush=True,
         )
+        print(
+            f"fake stripe: {api_base} (its events go to the webhook)" if fake_stripe else
+            f"fake stripe: {api_base}" if api_base else
+            "fake stripe: none (`billing cards` / `billing topup` need STRIPE_API_BASE)",
+            flush=True,
+        )
         if not args.no_dispatch:
             _start_dispatcher(stack, stop)
         while not stop.wait(0.5):
@@ -119,6 +135,8 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         if webhook is not None:
             webhook.stop()
+        if fake_stripe is not None:
+            fake_stripe.stop()
         stack.stop()
         current = _read_state(state_path)
         if current is not None and current.get("pid") == os.getpid():
@@ -191,6 +209,24 @@ def _webhook_secret() -> tuple[str, bool]:
     if given:
         return given, False
     return "whsec_local_" + secrets.token_hex(16), True
+
+
+def _start_fake_stripe(webhook_url: str, secret: str) -> tuple[Any, str | None]:
+    """localstripe on 127.0.0.1 (a free port), delivering its events (payment_intent.succeeded
+    and payment_failed) to our webhook endpoint signed with ``secret``; or (None, None) with
+    a note when it cannot start (not installed): the stack runs without it."""
+    from shared.local.fake_stripe import FakeStripe, FakeStripeError
+
+    server = FakeStripe()
+    try:
+        server.start()
+        server.request("POST", "/_config/webhooks/billing-local",
+                       {"url": webhook_url, "secret": secret})
+    except (FakeStripeError, OSError) as error:
+        server.stop()
+        print(f"fake stripe not started: {error}", flush=True)
+        return None, None
+    return server, server.api_base
 
 
 def _start_webhook(stack: LocalStack, secret: str, port: int) -> Any:

@@ -3,6 +3,7 @@ event → the real stripe_webhook handler → DynamoDB on the local stack."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -153,7 +154,58 @@ def test_billing_local_up_serves_the_webhook_with_the_secret_it_records(tmp_path
         ours = _post(stripe["webhook_url"], payload, sign(payload, stripe["webhook_secret"]))
         other = _post(stripe["webhook_url"], payload, sign(payload))
         assert (ours[0], other[0]) == (200, 400)
+        # localstripe started (when installed, as the dev extra does): its events arrive too
+        assert bool(stripe["api_base"]) == (importlib.util.find_spec("localstripe") is not None)
+        if stripe["api_base"]:
+            _top_up_and_wait_for_localstripes_event(tmp_path, stripe["api_base"])
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
     assert f"signing secret {stripe['webhook_secret']}, generated" in out
+
+
+def _billing(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", *argv], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def _top_up_and_wait_for_localstripes_event(state_dir: Path, api_base: str) -> None:
+    """A CLI top-up credits the wallet at once (a verified API read); localstripe's signed
+    payment_intent.succeeded then reaches the webhook, which records the intent and finds
+    its ledger entry already written: one credit."""
+    flags = ["--state-dir", str(state_dir)]
+    assert _billing("local", "add-tenant", "--tenant", "up-wallet", "--card", "any",
+                    "--currency", "EUR", *flags).returncode == 0
+    request = urllib.request.Request(api_base + "/v1/payment_methods", method="POST", data=(
+        b"type=card&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2034"
+        b"&card[cvc]=123"), headers={"Authorization": "Bearer sk_test_local"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        method = json.loads(response.read())["id"]
+    added = _billing("cards", "add", "--tenant", "up-wallet", "--payment-method", method, *flags)
+    assert added.returncode == 0, added.stderr
+    topup = _billing("topup", "--tenant", "up-wallet", "--amount", "20.00", "--json", *flags)
+    assert topup.returncode == 0, topup.stderr
+    intent = json.loads(topup.stdout.splitlines()[-1])["payment_intent"]
+
+    state = json.loads((state_dir / "state.json").read_text(encoding="utf-8"))
+    env = state["functions"]["StripeWebhookFunction"]["environment"]
+    import boto3
+
+    from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=state["endpoint"],
+                            region_name=state["region"], aws_access_key_id=FAKE_ACCESS_KEY_ID,
+                            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY)
+    deadline = time.monotonic() + 20  # localstripe waits 1 s before it delivers
+    record = None
+    while record is None:
+        assert time.monotonic() < deadline, "localstripe's webhook never arrived"
+        record = dynamodb.get_item(TableName=env["PAYMENTS_TABLE"],
+                                   Key={"record_key": {"S": f"payment_intent#{intent}"}}
+                                   ).get("Item")
+        time.sleep(0.2)
+    assert record["status"]["S"] == "succeeded"
+    balance = _billing("balance", "--tenant", "up-wallet", "--json", *flags)
+    assert json.loads(balance.stdout)["balance"] == "20.00"
