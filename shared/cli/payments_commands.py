@@ -2,10 +2,10 @@
 (``billing local up``) and a fake Stripe server (SPEC sections 6 and 9).
 
 The fake Stripe's base URL comes from ``STRIPE_API_BASE``, else from the local stack's state
-file (``billing local up`` records the ``STRIPE_API_BASE`` it was started with); without one
-the command says so in one line and exits 2. The API key is ``STRIPE_API_KEY`` (a fake
-Stripe accepts any). Cards go through ``shared.services.cards``; a top-up goes through the
-recharge service's manual entry point (``RechargeRequest`` with an amount: minimum 5.00,
+file (``billing local up`` records the ``STRIPE_API_BASE`` it was started with, or the
+localstripe it started); without one the command says so in one line and exits 2. The API
+key is ``STRIPE_API_KEY`` (a fake Stripe accepts any). Cards go through
+``shared.services.cards``; a top-up goes through the recharge service's manual entry point (``RechargeRequest`` with an amount: minimum 5.00,
 ``MANUAL_TOPUP_MINIMUM``), so it takes the tenant's recharge slot like an automatic one and
 ``--request-id`` makes a retried command charge at most once.
 """
@@ -60,8 +60,8 @@ def stripe_api_base(state: Mapping[str, Any], environ: Mapping[str, str]) -> str
     base = environ.get(STRIPE_API_BASE_VARIABLE) or (recorded or {}).get("api_base")
     if not base:
         raise ValidationError(
-            "no fake Stripe is configured: set STRIPE_API_BASE to its URL (e.g. localstripe on "
-            "127.0.0.1), or start `billing local up` with it set"
+            "no fake Stripe is configured: set STRIPE_API_BASE to its URL, or run `billing "
+            "local up` with localstripe installed (it starts one)"
         )
     return str(base)
 
@@ -97,6 +97,11 @@ def _stripe_errors() -> Iterator[None]:
 
     try:
         yield
+    except stripe.APIConnectionError:
+        raise BillingError(
+            "stripe: the fake Stripe server does not answer (is `billing local up` still "
+            "running, or STRIPE_API_BASE right?)"
+        ) from None
     except stripe.StripeError as error:
         text = getattr(error, "user_message", None) or str(error) or type(error).__name__
         first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
