@@ -4,9 +4,11 @@
 The fake Stripe's base URL comes from ``STRIPE_API_BASE``, else from the local stack's state
 file (``billing local up`` records the ``STRIPE_API_BASE`` it was started with, or the
 localstripe it started); without one the command says so in one line and exits 2. The API
-key is ``STRIPE_API_KEY`` (a fake Stripe accepts any). Cards go through
-``shared.services.cards``; a top-up goes through the recharge service's manual entry point (``RechargeRequest`` with an amount: minimum 5.00,
-``MANUAL_TOPUP_MINIMUM``), so it takes the tenant's recharge slot like an automatic one and
+key is ``STRIPE_API_KEY`` (a fake Stripe accepts any).
+
+Cards go through ``shared.services.cards``. A top-up goes through the recharge service's
+manual entry point (``RechargeRequest`` with an amount: minimum 5.00, or
+``MANUAL_TOPUP_MINIMUM``), so it takes the tenant's recharge slot like an automatic one, and
 ``--request-id`` makes a retried command charge at most once.
 """
 
