@@ -226,6 +226,10 @@ class RechargeRecords(Protocol):
 
     def customer_of(self, tenant: str) -> str | None: ...
 
+    def slot(self, tenant: str) -> dict[str, Any] | None:
+        """The tenant's recharge slot as stored (whoever holds it), or None."""
+        ...
+
     def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
         """Take the slot for ``trigger`` (or find it already ours); None when another
         recharge is in flight or the tenant is backing off after a decline."""

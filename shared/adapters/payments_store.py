@@ -127,6 +127,9 @@ class DynamoPaymentRecords:
         customer = found.get("customer")
         return str(customer) if customer else None
 
+    def slot(self, tenant: str) -> dict[str, Any] | None:
+        return self.get(f"recharge#{tenant}")
+
     def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
         key = f"recharge#{tenant}"
         try:

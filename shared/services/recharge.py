@@ -16,6 +16,9 @@
    later credit of the same entry is refused by its condition); processing keeps the slot in
    flight; a decline backs off (1 h, 6 h, 24 h) and notifies; authentication_required
    notifies and holds (no blind retry) until the tenant acts.
+5. A slot left pending past ``STALE_CLAIM_SECONDS`` (an intent still processing when its
+   message was dead-lettered, a crash on every redelivery) is finished by the next trigger
+   before that trigger claims it, so one stuck recharge never blocks the wallet for good.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from shared.ports import (
 
 #: manual top-ups below this (in the tenant's currency) are refused (SPEC section 1)
 DEFAULT_MANUAL_MINIMUM = Decimal("5.00")
+#: a slot still pending this long after its claim is stale: its message has left the queue
+#: (5 receives x 180 s visibility, then the dead-letter queue), so the next trigger finishes it
+STALE_CLAIM_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,8 @@ def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
         return RechargeResult("not_needed")
     now = deps.now()
     slot = deps.records.claim(request.tenant, request.trigger, now)
+    if slot is None and _resume_stale(request.tenant, settings.currency, deps, now):
+        slot = deps.records.claim(request.tenant, request.trigger, now)
     if slot is None:
         return RechargeResult("busy")  # a recharge in flight, or backing off after a decline
     if slot.get("state") == "done":
@@ -129,6 +137,36 @@ def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
         )
         deps.records.settle(request.tenant, request.trigger, {"intent_id": charge.intent_id})
     return _settle(request, deps, settings.currency, charge, int(slot.get("declines") or 0), now)
+
+
+def _resume_stale(tenant: str, currency: str, deps: RechargeDeps, now: int) -> bool:
+    """Finish a recharge whose trigger was given up on (its message dead-lettered while the
+    PaymentIntent was processing, or after a crash), so it cannot hold the slot forever.
+
+    Only a slot still pending ``STALE_CLAIM_SECONDS`` after its claim is touched: by then SQS
+    has stopped redelivering its message. Its intent is read (or found by its trigger when the
+    attempt was noted), credited or declined as usual; a trigger that never reached Stripe is
+    released. True when the slot may be free now."""
+    slot = deps.records.slot(tenant)
+    if slot is None or slot.get("state") != "pending":
+        return False
+    if int(slot.get("claimed_at") or now) + STALE_CLAIM_SECONDS > now:
+        return False
+    old = RechargeRequest(tenant, str(slot["trigger"]))
+    charge: Charge | None = None
+    if slot.get("intent_id"):
+        charge = deps.gateway.retrieve(str(slot["intent_id"]))
+    elif slot.get("attempt") == old.trigger:
+        customer = deps.records.customer_of(tenant)
+        charge = deps.gateway.find_charge(customer, old.trigger) if customer else None
+    if charge is None:
+        deps.records.settle(tenant, old.trigger, {
+            "state": "done", "outcome": "abandoned", "retry_after": now,
+        })
+        return True
+    deps.records.settle(tenant, old.trigger, {"intent_id": charge.intent_id})
+    result = _settle(old, deps, currency, charge, int(slot.get("declines") or 0), now)
+    return result.outcome != "processing"
 
 
 def _settle(

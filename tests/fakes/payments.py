@@ -155,6 +155,10 @@ class MemoryRechargeRecords(MemoryPaymentRecords):
     def customer_of(self, tenant: str) -> str | None:
         return self.items.get(f"stripe#{tenant}", {}).get("customer")
 
+    def slot(self, tenant: str) -> dict[str, Any] | None:
+        found = self.items.get(f"recharge#{tenant}")
+        return None if found is None else copy.deepcopy(found)
+
     def claim(self, tenant: str, trigger: str, now: int) -> dict[str, Any] | None:
         key = f"recharge#{tenant}"
         slot = self.items.get(key)

@@ -43,6 +43,7 @@ from shared.local.fake_stripe import (
     FakeStripe,
 )
 from shared.local.stack import LocalStack
+from shared.services.recharge import STALE_CLAIM_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -284,6 +285,29 @@ def test_a_lambda_that_died_before_recording_stripe_s_answer_does_not_charge_twi
     assert (stats.failed, stats.delivered) == (1, 1)
     (intent,) = world.intents(tenant)
     assert world.slot(tenant)["intent_id"] == intent["id"]
+    assert world.store.balance(tenant) == Decimal("54.00")
+
+
+def test_a_slot_left_pending_by_a_dead_lettered_message_does_not_block_the_wallet(
+    world: Recharge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given stark's slot claimed by a trigger that crashed on every delivery before Stripe
+    tenant = world.tenant("rc-stark")
+    world.records.claim(tenant, "evt-dead", int(time.time()))
+    world.low_balance(tenant)
+    assert world.drain().delivered == 1 and world.intents(tenant) == []  # busy meanwhile
+
+    # When a low-balance event arrives an hour later
+    with function_environment(world.env):
+        real = world.module.wallet_recharge_deps()
+    later = dataclasses.replace(real, now=lambda: int(time.time()) + STALE_CLAIM_SECONDS)
+    monkeypatch.setattr(world.module, "wallet_recharge_deps", lambda: later)
+    world.low_balance(tenant)
+    stats = world.drain()
+
+    # Then the stale claim is released and the wallet recharged, once
+    assert (stats.delivered, stats.failed) == (1, 0)
+    assert len(world.intents(tenant)) == 1
     assert world.store.balance(tenant) == Decimal("54.00")
 
 

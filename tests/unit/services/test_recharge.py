@@ -13,7 +13,12 @@ import pytest
 
 from shared.domain.errors import ValidationError
 from shared.domain.tenants import BillingMode, TenantSettings
-from shared.services.recharge import RechargeDeps, RechargeRequest, recharge
+from shared.services.recharge import (
+    STALE_CLAIM_SECONDS,
+    RechargeDeps,
+    RechargeRequest,
+    recharge,
+)
 from tests.fakes.payments import (
     FakeGateway,
     MemoryRechargeRecords,
@@ -200,3 +205,51 @@ def test_a_retry_after_a_crash_before_the_intent_was_recorded_finds_it_instead_o
     assert outcome == "succeeded"
     assert len(world.gateway.intents) == 1
     assert world.balance("acme") == Decimal("54.00")
+
+
+def test_a_recharge_still_processing_when_its_message_was_dead_lettered_is_finished_later(
+) -> None:
+    # Given evt-1's intent was processing when its message left the queue for good
+    world = World()
+    world.gateway.outcome = "processing"
+    assert world.run("evt-1") == "processing"
+    assert world.run("evt-2") == "busy"  # in flight: the pending top-up counts
+
+    # When the bank settles it, and an hour later (the slot is stale) evt-3 arrives
+    world.gateway.intents["pi_fake_1"] = world.gateway.intents["pi_fake_1"].__class__(
+        "pi_fake_1", "succeeded", 5000, "eur"
+    )
+    world.clock[0] += STALE_CLAIM_SECONDS
+    outcome = world.run("evt-3")
+
+    # Then evt-1's intent is read and credited once, and evt-3 needs no second charge
+    assert outcome == "not_needed"
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
+    assert world.records.items["recharge#acme"]["trigger"] == "evt-3"
+
+
+def test_a_stale_claim_that_never_reached_stripe_is_released_for_the_next_trigger() -> None:
+    # Given evt-dead claimed the slot and crashed on every delivery before calling Stripe
+    world = World()
+    world.records.claim("acme", "evt-dead", world.clock[0])
+    assert world.run("evt-early") == "busy"
+
+    # When the next trigger comes once the claim is stale
+    world.clock[0] += STALE_CLAIM_SECONDS
+    outcome = world.run("evt-next")
+
+    # Then it is released and the recharge happens, once
+    assert outcome == "succeeded"
+    assert len(world.gateway.intents) == 1
+    assert world.balance("acme") == Decimal("54.00")
+
+
+def test_a_stale_intent_still_processing_keeps_the_slot() -> None:
+    world = World()
+    world.gateway.outcome = "processing"
+    world.run("evt-1")
+    world.clock[0] += STALE_CLAIM_SECONDS
+
+    assert world.run("evt-2") == "busy"
+    assert len(world.gateway.intents) == 1
