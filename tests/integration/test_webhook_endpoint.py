@@ -129,8 +129,9 @@ def test_other_routes_get_404(endpoint: WebhookEndpoint) -> None:
 def test_billing_local_up_serves_the_webhook_with_the_secret_it_records(tmp_path: Path) -> None:
     # Given `billing local up` started in another process without STRIPE_WEBHOOK_SECRET
     state_path = tmp_path / "state.json"
+    # (nor STRIPE_API_BASE, which another module's in-process handlers may have left set)
     environment = {key: value for key, value in os.environ.items()
-                   if key != "STRIPE_WEBHOOK_SECRET"}
+                   if key not in {"STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"}}
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.cli.main", "local", "up", "--no-dispatch",
          "--state-dir", str(tmp_path)],
@@ -165,9 +166,10 @@ def test_billing_local_up_serves_the_webhook_with_the_secret_it_records(tmp_path
 
 
 def _billing(*argv: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key != "STRIPE_API_BASE"}
     return subprocess.run(
         [sys.executable, "-m", "shared.cli.main", *argv], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        text=True, timeout=60, env={**environment, "PYTHONPATH": str(REPO_ROOT)},
     )
 
 
