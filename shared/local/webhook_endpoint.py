@@ -161,7 +161,14 @@ class WebhookEndpoint:
         return response
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            _reply(request, 400, {}, json.dumps({"message": "Bad Request"}))
+            request.close_connection = True
+            return
         if length > MAX_REQUEST_BYTES:
             _reply(request, 413, {}, json.dumps({"message": "Request Entity Too Large"}))
             request.close_connection = True

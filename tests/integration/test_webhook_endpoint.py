@@ -126,6 +126,19 @@ def test_other_routes_get_404(endpoint: WebhookEndpoint) -> None:
     assert refused.value.code == 404
 
 
+def test_a_malformed_content_length_gets_400(endpoint: WebhookEndpoint) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(endpoint.url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    connection.putrequest("POST", address.path)
+    connection.putheader("Content-Length", "-5")
+    connection.endheaders()
+    assert connection.getresponse().status == 400
+    connection.close()
+
+
 def test_billing_local_up_serves_the_webhook_with_the_secret_it_records(tmp_path: Path) -> None:
     # Given `billing local up` started in another process without STRIPE_WEBHOOK_SECRET
     state_path = tmp_path / "state.json"
