@@ -94,6 +94,7 @@ def _pipeline(rows: int) -> tuple[int, dict[str, float]]:
     from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
     from shared.local.generate import callees_for, retail_card, write_cdrs
     from shared.local.stack import LocalStack
+    from shared.observability import log_level
 
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     stack = LocalStack(quiet=True)
@@ -111,10 +112,7 @@ def _pipeline(rows: int) -> tuple[int, dict[str, float]]:
         bucket = stack.resources["CdrBucket"].ref
         s3.put_object(Bucket=bucket, Key="tenants/bench/day.csv", Body=out.getvalue().encode())
         queue = stack.resources["CdrQueue"]
-        with function_environment(env):
-            from shared.observability import logger
-
-            logger.setLevel("WARNING")
+        with function_environment(env), log_level("WARNING"):
             handler = load_handler(stack, "RateCallFunction")
             dispatcher = LocalDispatcher(sqs, queue.ref, queue.arn or "", stack.region, handler)
             started = time.perf_counter()

@@ -6,6 +6,9 @@ line carries the same ``service`` key and every metric lands in the same namespa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = "billing"
@@ -44,3 +47,14 @@ def mask_number(number: str) -> str:
     middle = number[VISIBLE_HEAD:-VISIBLE_TAIL]
     tail = number[-VISIBLE_TAIL:]
     return head + "".join("*" if char.isdigit() else char for char in middle) + tail
+
+
+@contextmanager
+def log_level(level: str) -> Iterator[None]:
+    """Run with the shared logger at ``level``, then put it back (demo, benchmarks)."""
+    previous = logger.log_level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
     from shared.local.stack import LocalStack
+    from shared.observability import log_level
 
     started = time.perf_counter()
     stack = LocalStack(quiet=True)
@@ -108,10 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
         queue = stack.resources["CdrQueue"]
         quiet = {"POWERTOOLS_METRICS_DISABLED": "true"}  # no metric blobs on the demo's stdout
-        with function_environment({**env, **quiet}):
-            from shared.observability import logger
-
-            logger.setLevel("WARNING")
+        with function_environment({**env, **quiet}), log_level("WARNING"):
             handler = load_handler(stack, "RateCallFunction")
             dispatcher = LocalDispatcher(
                 sqs,
