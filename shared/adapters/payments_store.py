@@ -3,7 +3,10 @@
 One item per ``record_key`` (docs/data-model.md): ``event#<evt id>`` (expires after
 ``EVENT_RETENTION_DAYS``), ``payment_intent#<pi>``, ``refund#<re>``, ``dispute#<dp>``,
 ``setup_intent#<seti>``, ``payment_method#<pm>``, the links ``charge#<ch>`` and
-``customer#<cus>`` (→ tenant) and ``account#<tenant>`` (open disputes).
+``customer#<cus>`` (→ tenant), ``account#<tenant>`` (open disputes), the pending credits
+``invoice_credit#<tenant>#<id>`` and the operator's fees ``fee#<balance transaction>``.
+The ``by_tenant`` index (tenant, created) is sparse: only records with both, i.e. payment
+intents, refunds, disputes, credits and fees, appear in the payment history.
 
 ``advance`` is one conditional ``UpdateItem`` implementing
 ``shared.domain.payments.may_advance``; ``tests/fakes/payments.py`` mirrors it.
@@ -20,6 +23,8 @@ from shared.domain.payments import FINAL_RANK
 
 #: Stripe retries a delivery for up to three days; event records are kept longer than that
 EVENT_RETENTION_DAYS = 30
+#: the payment history index: tenant (hash) and created (range, epoch seconds)
+BY_TENANT_INDEX = "by_tenant"
 _DAY = 86_400
 
 
@@ -89,6 +94,39 @@ class DynamoPaymentRecords:
         except Conflict:
             return False
         return True
+
+    def create(self, key: str, tenant: str, values: Mapping[str, Any]) -> bool:
+        """Put the record unless ``key`` exists (exactly once); False when it did."""
+        item = {k: v for k, v in values.items() if v is not None}
+        try:
+            with _errors(f"PutItem {self.table} ({key})"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=_item({**item, "record_key": key, "tenant": tenant}),
+                    ConditionExpression="attribute_not_exists(record_key)",
+                )
+        except Conflict:
+            return False
+        return True
+
+    def by_tenant(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's records on the ``by_tenant`` index, oldest first (eventually
+        consistent: a record written a moment ago may show on the next read)."""
+        found: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_TENANT_INDEX,
+            "KeyConditionExpression": "#tenant = :tenant",
+            "ExpressionAttributeNames": {"#tenant": "tenant"},
+            "ExpressionAttributeValues": _values(tenant=tenant),
+        }
+        while True:
+            with _errors(f"Query {self.table} ({BY_TENANT_INDEX})"):
+                page = self.client.query(**query)
+            found.extend(_plain(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
         fields = [(name, value) for name, value in values.items() if value is not None]

@@ -15,6 +15,7 @@ from shared.cli import (
     explain_command,
     import_deck_command,
     local_command,
+    payment_history_commands,
     payments_commands,
     rate_command,
     stack_commands,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_deck_command.register(commands)
     stack_commands.register(commands)
     payments_commands.register(commands)
+    payment_history_commands.register(commands)
     return parser
 
 

@@ -180,10 +180,18 @@ def _payment_status(status: str) -> Callable[[StripeEvent, WebhookDeps], Webhook
         tenant = _tenant_of(deps, intent)
         error = intent.get("last_payment_error")
         error = error if isinstance(error, dict) else {}
+        amount: Decimal | None
+        currency: str | None
+        try:  # what was attempted, for the payment history; never money moved
+            amount, currency = stripe_amount(intent, "amount")
+        except ValidationError:
+            amount, currency = None, None
         deps.records.advance(
             f"payment_intent#{intent['id']}", PAYMENT_RANKS[status], event.created, tenant,
             {
                 "status": status,
+                "amount": amount,
+                "currency": currency,
                 "failure_code": _ref(error.get("code")),
                 "decline_code": _ref(error.get("decline_code")),
                 "customer": _ref(intent.get("customer")),

@@ -52,6 +52,21 @@ class MemoryPaymentRecords:
         self.items[key] = updated
         return True
 
+    def create(self, key: str, tenant: str, values: Mapping[str, Any]) -> bool:
+        if key in self.items:
+            return False
+        item = {k: v for k, v in values.items() if v is not None}
+        self.items[key] = {**item, "record_key": key, "tenant": tenant}
+        return True
+
+    def by_tenant(self, tenant: str) -> list[dict[str, Any]]:
+        """As the sparse ``by_tenant`` index: records with this tenant and a created time."""
+        found = [
+            {**copy.deepcopy(item), "record_key": key} for key, item in self.items.items()
+            if item.get("tenant") == tenant and item.get("created") is not None
+        ]
+        return sorted(found, key=lambda item: item["created"])
+
     def link(self, key: str, tenant: str, values: Mapping[str, Any]) -> None:
         item = self.items.setdefault(key, {})
         for name, value in values.items():

@@ -83,9 +83,10 @@ def test_the_tables_have_the_documented_string_keys(deployed: dict[str, Any]) ->
             for index in props.get("GlobalSecondaryIndexes", [])
             for key in index["KeySchema"]
         }
-        # every declared attribute is a key (CloudFormation rejects any other), all strings
+        # every declared attribute is a key (CloudFormation rejects any other); table keys
+        # are strings, an index may sort by a number (PaymentsTable's created)
         assert set(types) == key_attributes | index_attributes, name
-        assert set(types.values()) == {"S"}, name
+        assert {types[attribute] for attribute in key_attributes} == {"S"}, name
 
 
 def test_rated_calls_are_listed_per_tenant_and_month_for_invoices(
@@ -96,6 +97,19 @@ def test_rated_calls_are_listed_per_tenant_and_month_for_invoices(
     (index,) = rated["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "by_period"
     assert key_schema(index["KeySchema"]) == ("tenant_period", "answered_at")
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+
+
+def test_payment_records_are_listed_per_tenant_by_time_for_the_payment_history(
+    deployed: dict[str, Any],
+) -> None:
+    payments = tables(deployed)["PaymentsTable"]
+
+    (index,) = payments["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_tenant"
+    assert key_schema(index["KeySchema"]) == ("tenant", "created")
+    types = {a["AttributeName"]: a["AttributeType"] for a in payments["AttributeDefinitions"]}
+    assert (types["tenant"], types["created"]) == ("S", "N")
     assert index["Projection"] == {"ProjectionType": "ALL"}
 
 
