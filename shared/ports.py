@@ -163,6 +163,10 @@ class PaymentRecords(Protocol):
         """Add the dispute to (or remove it from) the tenant's open disputes."""
         ...
 
+    def create(self, key: str, tenant: str | None, values: Mapping[str, Any]) -> bool:
+        """Write the record unless ``key`` exists (exactly once); False when it did."""
+        ...
+
 
 class PaymentGateway(Protocol):
     """Stripe behind a port: off-session PaymentIntents on the tenant's default card."""

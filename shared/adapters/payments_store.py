@@ -95,14 +95,15 @@ class DynamoPaymentRecords:
             return False
         return True
 
-    def create(self, key: str, tenant: str, values: Mapping[str, Any]) -> bool:
+    def create(self, key: str, tenant: str | None, values: Mapping[str, Any]) -> bool:
         """Put the record unless ``key`` exists (exactly once); False when it did."""
         item = {k: v for k, v in values.items() if v is not None}
         try:
             with _errors(f"PutItem {self.table} ({key})"):
                 self.client.put_item(
                     TableName=self.table,
-                    Item=_item({**item, "record_key": key, "tenant": tenant}),
+                    Item=_item({**item, "record_key": key}
+                               | ({"tenant": tenant} if tenant is not None else {})),
                     ConditionExpression="attribute_not_exists(record_key)",
                 )
         except Conflict:

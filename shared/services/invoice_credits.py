@@ -15,6 +15,7 @@ invoice, not spendable on calls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ MAX_REASON = 200
 
 
 class InvoiceCreditRecords(Protocol):
-    def create(self, key: str, tenant: str, values: dict[str, Any]) -> bool:
+    def create(self, key: str, tenant: str | None, values: Mapping[str, Any]) -> bool:
         """Write the record unless the key exists; False (nothing written) when it does."""
         ...
 

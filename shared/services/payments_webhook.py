@@ -16,6 +16,11 @@ Money moves only on a verified event: ``payment_intent.succeeded`` credits
 ``topup#<payment intent>`` with ``amount_received``; a succeeded refund debits
 ``refund#<refund>``. Events for a tenant we do not know, or in another currency than the
 tenant's wallet, are recorded as ``unmatched`` and change no balance.
+
+Stripe's processing fee of a charge and a dispute's fee are the operator's costs (margin),
+never the tenant's: when an event carries the expanded balance transaction (``fee`` in minor
+units), the record ``fee#<balance transaction>`` is created once in PaymentsTable and no
+ledger entry is written.
 """
 
 from __future__ import annotations
@@ -165,6 +170,10 @@ def _payment_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
         f"payment_intent#{intent['id']}", PAYMENT_RANKS["succeeded"], event.created, tenant,
         values,
     )
+    latest = intent.get("latest_charge")
+    if isinstance(latest, dict):
+        _record_fees(deps, tenant, _expanded([latest.get("balance_transaction")]),
+                     "stripe_fee", str(latest.get("id") or intent["id"]), event.created)
     charge = values["charge"]
     if charge:
         deps.records.link(f"charge#{charge}", tenant, {"payment_intent": intent["id"]})
@@ -268,6 +277,8 @@ def _dispute(is_open: bool) -> Callable[[StripeEvent, WebhookDeps], WebhookResul
                 "event": event.id,
             },
         )
+        _record_fees(deps, tenant, _expanded(dispute.get("balance_transactions") or []),
+                     "dispute_fee", dispute["id"], event.created)
         if tenant is None:
             return WebhookResult(event.id, event.type, "unmatched")
         if moved:
@@ -275,6 +286,52 @@ def _dispute(is_open: bool) -> Callable[[StripeEvent, WebhookDeps], WebhookResul
         return WebhookResult(event.id, event.type, "processed", tenant)
 
     return handle
+
+
+def _expanded(items: Any) -> list[dict[str, Any]]:
+    """The expanded balance transactions among ``items`` (an unexpanded one is an id string
+    and carries no fee)."""
+    return [
+        item for item in items if isinstance(item, dict)
+        and item.get("object") == "balance_transaction" and isinstance(item.get("id"), str)
+    ]
+
+
+def _record_fees(
+    deps: WebhookDeps, tenant: str | None, transactions: list[dict[str, Any]], kind: str,
+    source: str, created: int,
+) -> int:
+    """``fee#<txn>`` once per balance transaction with a fee: the operator's cost, kept out
+    of the tenant's ledger and payment history. Returns how many were new."""
+    recorded = 0
+    for txn in transactions:
+        fee = txn.get("fee")
+        if isinstance(fee, bool) or not isinstance(fee, int) or fee <= 0:
+            continue
+        amount, currency = stripe_amount(txn, "fee")
+        details = [
+            f"{item.get('type')}:{item.get('amount')}" for item in txn.get("fee_details") or []
+            if isinstance(item, dict)
+        ]
+        recorded += deps.records.create(f"fee#{txn['id']}", tenant, {
+            "kind": kind, "amount": amount, "currency": currency, "source": source,
+            "fee_details": ",".join(details) or None, "status": "recorded",
+            "created": created,
+        })
+    return recorded
+
+
+def _charge_fee(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
+    """``charge.succeeded`` / ``charge.updated``: only the processing fee, when the charge
+    carries its balance transaction expanded; the money itself moves on the payment
+    intent's success."""
+    charge = event.obj
+    tenant = _tenant_of(deps, charge)
+    transactions = _expanded([charge.get("balance_transaction")])
+    if not transactions:
+        return WebhookResult(event.id, event.type, "ignored", tenant)
+    _record_fees(deps, tenant, transactions, "stripe_fee", charge["id"], event.created)
+    return WebhookResult(event.id, event.type, "processed" if tenant else "unmatched", tenant)
 
 
 def _setup_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
@@ -333,6 +390,8 @@ ROUTES: dict[str, Callable[[StripeEvent, WebhookDeps], WebhookResult]] = {
     "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_status("failed"),
     "payment_intent.requires_action": _payment_status("requires_action"),
+    "charge.succeeded": _charge_fee,
+    "charge.updated": _charge_fee,
     "charge.refunded": _refund,
     "charge.refund.updated": _refund,
     "refund.created": _refund,

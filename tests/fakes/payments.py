@@ -52,11 +52,13 @@ class MemoryPaymentRecords:
         self.items[key] = updated
         return True
 
-    def create(self, key: str, tenant: str, values: Mapping[str, Any]) -> bool:
+    def create(self, key: str, tenant: str | None, values: Mapping[str, Any]) -> bool:
         if key in self.items:
             return False
         item = {k: v for k, v in values.items() if v is not None}
-        self.items[key] = {**item, "record_key": key, "tenant": tenant}
+        self.items[key] = {**item, "record_key": key} | (
+            {"tenant": tenant} if tenant is not None else {}
+        )
         return True
 
     def by_tenant(self, tenant: str) -> list[dict[str, Any]]:
@@ -234,3 +236,17 @@ class RecordingNotifier:
 
     def notify(self, tenant: str, kind: str, detail: Mapping[str, str]) -> None:
         self.sent.append((tenant, kind))
+
+
+def balance_transaction(
+    txn_id: str, amount: int, fee: int, currency: str = "eur", kind: str = "charge",
+    fee_type: str = "stripe_fee",
+) -> dict[str, Any]:
+    """An expanded balance transaction in Stripe's documented shape (the fixtures carry only
+    its id): ``fee`` and ``fee_details`` in minor units, ``net`` = amount - fee."""
+    return {
+        "id": txn_id, "object": "balance_transaction", "amount": amount, "currency": currency,
+        "fee": fee, "net": amount - fee, "type": kind, "status": "pending",
+        "fee_details": [{"amount": fee, "application": None, "currency": currency,
+                         "description": "Stripe processing fees", "type": fee_type}],
+    }

@@ -211,3 +211,31 @@ def test_a_dispute_flags_the_account_until_closed_even_out_of_order(webhook: Web
     assert webhook.records.open_disputes(tenant) == set()
     assert webhook.records.get("dispute#dp_w5")["status"] == "closed"  # type: ignore[index]
     assert webhook.store.balance(tenant) == Decimal("10.00")
+
+
+def test_a_stripe_fee_is_recorded_once_for_the_operator_and_never_charged(
+    webhook: Webhook,
+) -> None:
+    from tests.fakes.payments import balance_transaction, fixture
+
+    # Given umbrella paid 20.00 EUR (pi_w6 / ch_w6); Stripe kept a 0.88 EUR fee (txn_w6)
+    tenant = webhook.tenant("wh-fee")
+    webhook.post(event("payment_intent.succeeded",
+                       payment_intent("pi_w6", tenant, 2000, charge="ch_w6"), "evt_w60"))
+    charge = fixture("charge")
+    charge.update(id="ch_w6", payment_intent="pi_w6", currency="eur", amount=2000, metadata={},
+                  balance_transaction=balance_transaction("txn_w6", 2000, 88))
+
+    # When charge.updated carries the expanded balance transaction, delivered under two ids
+    first = webhook.post(event("charge.updated", charge, "evt_w61"))
+    second = webhook.post(event("charge.updated", charge, "evt_w62"))
+
+    # Then one fee record of 0.88 EUR, and the tenant's wallet and ledger are untouched
+    assert (first["statusCode"], second["statusCode"]) == (200, 200)
+    fee = webhook.records.get("fee#txn_w6")
+    assert fee is not None
+    assert (fee["kind"], fee["amount"], fee["currency"], fee["tenant"]) == (
+        "stripe_fee", Decimal("0.88"), "EUR", tenant
+    )
+    assert webhook.store.balance(tenant) == Decimal("20.00")
+    assert [e.entry_id for e in webhook.store.ledger_entries(tenant)] == ["topup#pi_w6"]
