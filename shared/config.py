@@ -50,6 +50,10 @@ class StripeWebhookSettings(BaseSettings):
     tenants_table: str = Field(validation_alias="TENANTS_TABLE")
     ledger_table: str = Field(validation_alias="LEDGER_TABLE")
     balances_table: str = Field(validation_alias="BALANCES_TABLE")
+    #: a dispute's evidence pack: the call detail is read from this table's by_period index
+    #: and written under evidence/ in this bucket; without both no pack is built
+    rated_calls_table: str | None = Field(default=None, validation_alias="RATED_CALLS_TABLE")
+    evidence_bucket: str | None = Field(default=None, validation_alias="EVIDENCE_BUCKET")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="STRIPE_WEBHOOK_SECRET")
     webhook_secret_parameter: str | None = Field(
         default=None, validation_alias="STRIPE_WEBHOOK_SECRET_PARAMETER"

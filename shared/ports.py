@@ -168,6 +168,13 @@ class PaymentRecords(Protocol):
         ...
 
 
+class CallDetail(Protocol):
+    """A tenant's charged calls of one billing period, with their rating fields (the
+    ``by_period`` index of RatedCallsTable), as plain values in answer order."""
+
+    def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]: ...
+
+
 class PaymentGateway(Protocol):
     """Stripe behind a port: off-session PaymentIntents on the tenant's default card."""
 

@@ -31,6 +31,7 @@ from shared.config import RateCallSettings, StripeWebhookSettings, WalletRecharg
 from shared.domain.errors import BillingError
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
+from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
 from shared.services.payments_webhook import WebhookDeps
 from shared.services.recharge import RechargeDeps
@@ -156,11 +157,19 @@ def stripe_webhook_deps() -> WebhookDeps:
             "stripe_webhook needs STRIPE_WEBHOOK_SECRET_PARAMETER (an SSM SecureString) "
             "or, locally, STRIPE_WEBHOOK_SECRET"
         )
-    # the webhook touches only the ledger and the balances of the usage tables
+    # the webhook touches the ledger and the balances of the usage tables, and reads the
+    # rated calls of a disputed period for the evidence pack
     tables = UsageTables(
-        rated_calls="", ledger=settings.ledger_table, balances=settings.balances_table,
-        breakouts="", files="",
+        rated_calls=settings.rated_calls_table or "", ledger=settings.ledger_table,
+        balances=settings.balances_table, breakouts="", files="",
     )
+    evidence = None
+    if settings.rated_calls_table and settings.evidence_bucket:
+        evidence = EvidenceDeps(
+            calls=DynamoUsageStore(dynamodb, tables),
+            outputs=S3CdrObjects(session.client("s3")),
+            bucket=settings.evidence_bucket,
+        )
     return WebhookDeps(
         verifier=StripeSignatureVerifier(
             tuple(part.strip() for part in secret.split(",")), settings.tolerance_seconds
@@ -168,6 +177,7 @@ def stripe_webhook_deps() -> WebhookDeps:
         records=DynamoPaymentRecords(dynamodb, settings.payments_table),
         wallet=DynamoUsageStore(dynamodb, tables),
         tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
+        evidence=evidence,
     )
 
 

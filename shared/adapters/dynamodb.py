@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -821,6 +821,16 @@ class DynamoUsageStore:
                 ExpressionAttributeValues=_values(period=f"{tenant}#{period}"),
             )
         ]
+
+    def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
+        """``rated_calls`` as plain values (``shared.ports.CallDetail``): the dispute
+        evidence pack's call detail."""
+        rows = []
+        for row in self.rated_calls(tenant, period):
+            values = asdict(row)
+            values["flags"] = list(row.flags)
+            rows.append(values)
+        return rows
 
     def _query(self, table: str, **request: Any) -> Iterator[dict[str, Any]]:
         return _query(self.client, table, **request)

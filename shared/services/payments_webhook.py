@@ -20,7 +20,8 @@ tenant's wallet, are recorded as ``unmatched`` and change no balance.
 Stripe's processing fee of a charge and a dispute's fee are the operator's costs (margin),
 never the tenant's: when an event carries the expanded balance transaction (``fee`` in minor
 units), the record ``fee#<balance transaction>`` is created once in PaymentsTable and no
-ledger entry is written.
+ledger entry is written. ``charge.dispute.created`` also writes the dispute's evidence pack
+once (``shared.services.dispute_evidence``) when ``WebhookDeps.evidence`` is given.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from shared.domain.payments import (
     topup_entry_id,
 )
 from shared.ports import PaymentRecords, TenantDirectory, WalletCredits, WebhookVerifier
+from shared.services.dispute_evidence import EvidenceDeps, write_evidence_once
 
 #: Stripe events are a few KB; anything this large is not one of them
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -60,6 +62,8 @@ class WebhookDeps:
     records: PaymentRecords
     wallet: WalletCredits
     tenants: TenantDirectory
+    #: where ``charge.dispute.created`` writes the evidence pack; None: no pack is built
+    evidence: EvidenceDeps | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +287,27 @@ def _dispute(is_open: bool) -> Callable[[StripeEvent, WebhookDeps], WebhookResul
             return WebhookResult(event.id, event.type, "unmatched")
         if moved:
             deps.records.flag_dispute(tenant, dispute["id"], is_open)
+        if is_open and deps.evidence is not None:
+            _evidence(event, deps, deps.evidence, tenant)
         return WebhookResult(event.id, event.type, "processed", tenant)
 
     return handle
+
+
+def _evidence(event: StripeEvent, deps: WebhookDeps, evidence: EvidenceDeps, tenant: str) -> None:
+    """The dispute's evidence pack, once (``shared.services.dispute_evidence``)."""
+    dispute = event.obj
+    disputed_at = _int_or_none(dispute.get("created")) or event.created
+    paid_at = disputed_at
+    charge = _ref(dispute.get("charge"))
+    link = deps.records.get(f"charge#{charge}") if charge else None
+    intent = (link or {}).get("payment_intent")
+    paid = deps.records.get(f"payment_intent#{intent}") if intent else None
+    if paid and paid.get("status") == "succeeded" and paid.get("created") is not None:
+        paid_at = int(paid["created"])
+    settings = deps.tenants.get(tenant)
+    zone = settings.timezone if settings else None
+    write_evidence_once(tenant, dispute, paid_at, disputed_at, zone, deps.records, evidence)
 
 
 def _expanded(items: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,13 @@ def test_sam_merges_the_global_environment_into_rate_calls(transformed: dict[str
     }
 
 
+def _index_arn(resource: Any) -> str | None:
+    """``Table/index/name`` for ``!Sub ${Table.Arn}/index/name``, else None."""
+    text = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/(\w+)", text) if isinstance(text, str) else None
+    return f"{found.group(1)}/index/{found.group(2)}" if found else None
+
+
 def dynamodb_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Table logical id -> DynamoDB actions allowed on it, from resources naming tables."""
     grants: dict[str, set[str]] = {}
@@ -184,6 +192,10 @@ def dynamodb_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
         if statement["Effect"] != "Allow" or not actions:
             continue
         for resource in as_list(statement["Resource"]):
+            index = _index_arn(resource)
+            if index is not None:
+                grants.setdefault(index, set()).update(actions)
+                continue
             assert isinstance(resource, dict) and "Fn::GetAtt" in resource, (
                 f"DynamoDB access must name a table, got {resource!r}"
             )
@@ -284,7 +296,14 @@ def test_stripe_webhook_appends_to_the_ledger_and_reads_one_secret(
         "LedgerTable": {"dynamodb:PutItem"},
         "BalancesTable": {"dynamodb:UpdateItem"},
         "PaymentsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # a dispute's evidence pack: the disputed period's rated calls, by index only
+        "RatedCallsTable/index/by_period": {"dynamodb:Query"},
     }
+    # and writes evidence packs only under evidence/ (never under tenants/, which is rated)
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    assert [(as_list(s["Action"]), s["Resource"]) for s in s3] == [
+        (["s3:PutObject"], {"Fn::Sub": "${CdrBucket.Arn}/evidence/*"})
+    ]
     # and reads exactly one SSM parameter, the one the template parameter names
     ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
     assert [(as_list(s["Action"]), s["Resource"]) for s in ssm] == [(
@@ -296,6 +315,8 @@ def test_stripe_webhook_appends_to_the_ledger_and_reads_one_secret(
         "Variables"
     ]
     assert variables["STRIPE_WEBHOOK_SECRET_PARAMETER"] == {"Ref": "StripeWebhookSecretParameter"}
+    assert variables["EVIDENCE_BUCKET"] == {"Ref": "CdrBucket"}
+    assert variables["RATED_CALLS_TABLE"] == {"Ref": "RatedCallsTable"}
     assert "STRIPE_WEBHOOK_SECRET" not in variables  # the value never sits in the template
 
 

@@ -239,3 +239,56 @@ def test_a_stripe_fee_is_recorded_once_for_the_operator_and_never_charged(
     )
     assert webhook.store.balance(tenant) == Decimal("20.00")
     assert [e.entry_id for e in webhook.store.ledger_entries(tenant)] == ["topup#pi_w6"]
+
+
+def test_a_dispute_builds_one_evidence_pack_of_the_disputed_periods_rated_calls(
+    webhook: Webhook, local_stack: LocalStack
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.fakes.payments import fixture
+
+    def epoch(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+    # Given hooli paid 10.00 EUR on 2026-10-05 and made one rated call on 2026-10-07 (as
+    # rate_call stores it, in by_period), and one in August, outside the disputed period
+    tenant = webhook.tenant("wh-evidence")
+    webhook.post(event("payment_intent.succeeded",
+                       payment_intent("pi_w7", tenant, 1000, charge="ch_w7"), "evt_w70",
+                       epoch("2026-10-05T08:00:00")))
+    for call_id, answered in (("c-oct", "2026-10-07T09:30:00"), ("c-aug", "2026-08-07T09:30:00")):
+        answer_ms = epoch(answered) * 1000
+        webhook.dynamodb.put_item(TableName=webhook.env["RATED_CALLS_TABLE"], Item={
+            "call_key": {"S": f"{tenant}#{call_id}"}, "tenant": {"S": tenant},
+            "call_id": {"S": call_id}, "status": {"S": "rated"}, "cost": {"N": "0.4200"},
+            "currency": {"S": "EUR"}, "content": {"S": "h"}, "charged_by": {"S": "f#0"},
+            "caller": {"S": "+3225550100"}, "callee": {"S": "+447700900123"},
+            "card": {"S": "retail-eur"}, "prefix": {"S": "4477"}, "band": {"S": "peak"},
+            "destination": {"S": "UK mobile"}, "billed_ms": {"N": "60000"},
+            "quantity": {"N": "1"}, "answer_ms": {"N": str(answer_ms)},
+            "tenant_period": {"S": f"{tenant}#{answered[:7]}"},
+            "answered_at": {"S": f"{answered}.000Z#{call_id}"},
+        })
+    disputed = fixture("dispute")
+    disputed.update(id="dp_w7", charge="ch_w7", status="needs_response", currency="eur",
+                    created=epoch("2026-10-20T00:00:00"))
+
+    # When charge.dispute.created is delivered under two event ids
+    first = webhook.post(event("charge.dispute.created", disputed, "evt_w71"))
+    second = webhook.post(event("charge.dispute.created", disputed, "evt_w72"))
+
+    # Then one object evidence/<tenant>/dp_w7.json with the October call and its rating
+    assert (first["statusCode"], second["statusCode"]) == (200, 200)
+    s3 = local_stack.client("s3")
+    bucket = webhook.env["EVIDENCE_BUCKET"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="evidence/")["Contents"]
+            if o["Key"].startswith(f"evidence/{tenant}/")]
+    assert keys == [f"evidence/{tenant}/dp_w7.json"]
+    pack = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+    assert pack["periods"] == ["2026-09", "2026-10"]
+    assert [(c["call_id"], c["cost"], c["prefix"], c["band"]) for c in pack["calls"]] == [
+        ("c-oct", "0.4200", "4477", "peak")
+    ]
+    assert webhook.records.get("evidence#dp_w7")["key"] == keys[0]  # type: ignore[index]
+    assert webhook.records.open_disputes(tenant) == {"dp_w7"}
