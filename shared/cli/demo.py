@@ -3,15 +3,30 @@
 Starts moto's server with every resource of template.yaml, loads a rate card and three
 tenants (prepaid, postpaid, and one fed by real switch files), drops CDR files into the
 bucket, lets S3 → SQS → the real rate_call handler (in-process) rate them, then prints
-balances, breakouts and rejects per tenant, and stops the stack.
+balances, breakouts and rejects per tenant.
+
+Then payments (SPEC section 6), on a fake Stripe server (localstripe) and the local
+``POST /stripe/webhook`` endpoint in front of the real stripe_webhook handler: two prepaid
+tenants save a card, rated usage takes each wallet below its threshold, rate_call's
+low-balance events reach RechargeQueue through the template's rule and the real
+wallet_recharge handler charges each default card off-session. One card succeeds (its signed
+``payment_intent.succeeded`` webhook arrives from localstripe, one credit); the other is
+declined (back-off, an email through SES, no retry during the back-off). Last, part of the
+top-up is refunded on the fake Stripe and its signed ``charge.refunded`` is delivered twice:
+one debit. Everything started is stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import io
 import json
+import secrets
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         directory = DynamoTenantDirectory(dynamodb, env["TENANTS_TABLE"])
         for tenant in _tenants():
             directory.put(tenant)
-        store.credit("acme-voip", "topup#demo-opening", Decimal("1000.00"), "USD")
+        # enough that the default 10,000 rows (about 980 USD) leave acme above its threshold:
+        # it has no card; the payments part below shows a wallet going under and recharged
+        store.credit("acme-voip", "topup#demo-opening", Decimal("2000.00"), "USD")
         store.credit("initech", "topup#demo-opening", Decimal("10.00"), "USD")
         print(
             f"card {card['card']}: {len(card['rates'])} rates; tenants: "
@@ -130,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
             _report(tenant, store, s3, bucket)
         dlq = stack.resources["CdrDeadLetterQueue"].ref
         waiting = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
-        print(f"dead-letter queue: {waiting.get('ApproximateNumberOfMessages', '0')} messages")
+        print(f"dead-letter queue: {waiting.get('ApproximateNumberOfMessages', '0')} messages\n")
+        _payments(stack)
     finally:
         stack.stop()
     print(f"local stack stopped; demo took {time.perf_counter() - started:.1f} s")
@@ -207,3 +225,246 @@ def _report(tenant: TenantSettings, store: Any, s3: Any, bucket: str) -> None:
     if shown > 4:
         print(f"   … {shown - 4} more rejects under s3://{bucket}/rejects/{name}/")
     print()
+
+
+# ------------------------------------------------------------------------------ payments
+
+#: SES sends the tenants' notices from this (verified) address
+SENDER = "billing@telecom-billing.test"
+#: the two prepaid tenants of the payments part: each opens at 30.00 USD (threshold 25.00)
+OPENING = Decimal("30.00")
+
+
+def _payment_tenants() -> list[TenantSettings]:
+    return [
+        TenantSettings(
+            tenant_id=tenant_id, name=name, card="retail-usd", currency="USD",
+            mode=BillingMode.PREPAID, low_balance_threshold=Decimal("25.00"),
+            recharge_amount=Decimal("100.00"),
+        )
+        for tenant_id, name in (
+            ("hooli-voip", "Hooli VoIP (prepaid, good card)"),
+            ("wayne-tel", "Wayne Tel (prepaid, card declined)"),
+        )
+    ]
+
+
+def _usage(tenant: str) -> bytes:
+    """Two answered 20-minute calls to China, which the card rates as Rest of world at 0.25
+    USD a minute (per whole minute): 2 x 5.00 = 10.00 USD, so 30.00 → 20.00 crosses 25.00."""
+    header = b"call_id,tenant,callee,start_time,answer_time,billsec\n"
+    rows = [
+        f"{tenant}-{n},{tenant},8613800138000,2026-11-02T10:0{n}:00Z,2026-11-02T10:0{n}:05Z,"
+        "1200\n".encode()
+        for n in (1, 2)
+    ]
+    return header + b"".join(rows)
+
+
+def _payments(stack: Any) -> None:
+    from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
+    from shared.adapters.events import EventBridgePublisher
+    from shared.adapters.payments_store import DynamoPaymentRecords
+    from shared.adapters.stripe_gateway import StripeGateway
+    from shared.local.dispatcher import function_environment, load_handler
+    from shared.local.fake_stripe import CARD_DECLINED, CARD_OK, FAKE_API_KEY, FakeStripe
+    from shared.local.webhook_endpoint import WebhookEndpoint
+    from shared.observability import log_level
+    from shared.services.cards import CardDeps, save_card
+    from shared.wiring import (
+        stripe_webhook_deps,
+        stripe_webhook_settings,
+        wallet_recharge_deps,
+        wallet_recharge_settings,
+    )
+
+    print("== payments: fake Stripe (localstripe) and POST /stripe/webhook on 127.0.0.1")
+    fake = FakeStripe()
+    endpoint: WebhookEndpoint | None = None
+    caches = (wallet_recharge_deps, wallet_recharge_settings,
+              stripe_webhook_deps, stripe_webhook_settings)
+    secret = "whsec_demo_" + secrets.token_hex(16)
+    try:
+        fake.start()
+        # one environment for the three functions (they agree on every shared name), so the
+        # webhook thread and the main thread never see each other's half-applied variables
+        env = {
+            **stack.function_environment("RateCallFunction"),
+            **stack.function_environment("WalletRechargeFunction"),
+            **stack.function_environment("StripeWebhookFunction"),
+            **stack.aws_environment(),
+            "STRIPE_API_KEY": FAKE_API_KEY,
+            "STRIPE_API_BASE": fake.api_base,
+            "STRIPE_WEBHOOK_SECRET": secret,
+            "NOTIFICATION_SENDER": SENDER,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        with function_environment(env), log_level("WARNING"):
+            for cache in caches:
+                cache.cache_clear()  # a cold start on this stack and this fake Stripe
+            endpoint = WebhookEndpoint(load_handler(stack, "StripeWebhookFunction"), env).start()
+            fake.request("POST", "/_config/webhooks/billing-demo",
+                         {"url": endpoint.url, "secret": secret})
+            print(f"   localstripe {fake.api_base} signs its events for {endpoint.url}")
+
+            dynamodb, s3, sqs = (stack.client(name) for name in ("dynamodb", "s3", "sqs"))
+            stack.client("ses").verify_email_identity(EmailAddress=SENDER)
+            store = DynamoUsageStore(dynamodb, UsageTables.from_env(env))
+            records = DynamoPaymentRecords(dynamodb, env["PAYMENTS_TABLE"])
+            directory = DynamoTenantDirectory(dynamodb, env["TENANTS_TABLE"])
+            cards = CardDeps(directory, records, StripeGateway(FAKE_API_KEY, fake.api_base))
+            good, declining = _payment_tenants()
+            for tenant, number in ((good, CARD_OK), (declining, CARD_DECLINED)):
+                directory.put(tenant)
+                store.credit(tenant.tenant_id, "topup#demo-opening", OPENING, "USD")
+                method = fake.request("POST", "/v1/payment_methods", {
+                    "type": "card", "card[number]": number, "card[exp_month]": "12",
+                    "card[exp_year]": "2034", "card[cvc]": "123",
+                })
+                setup = save_card(tenant.tenant_id, cards, method["id"])
+                records.link(f"stripe#{tenant.tenant_id}", tenant.tenant_id,
+                             {"email": f"billing@{tenant.tenant_id}.test"})
+                print(f"   {tenant.tenant_id}: card ending {number[-4:]} saved (SetupIntent "
+                      f"{setup.status}, customer {records.customer_of(tenant.tenant_id)}), "
+                      f"wallet {store.balance(tenant.tenant_id)} USD, threshold "
+                      f"{tenant.low_balance_threshold}, recharge {tenant.recharge_amount}")
+
+            # usage: rate_call rates each tenant's file and publishes WalletLowBalance when a
+            # commit takes the wallet under its threshold; LowBalanceRule fills RechargeQueue
+            bucket = stack.resources["CdrBucket"].ref
+            for tenant in (good, declining):
+                s3.put_object(Bucket=bucket, Key=f"tenants/{tenant.tenant_id}/2026/11/cdrs.csv",
+                              Body=_usage(tenant.tenant_id))
+            rated = _dispatcher(stack, "CdrQueue", "RateCallFunction").drain()
+            recharge_queue = stack.resources["RechargeQueue"].ref
+            waiting = sqs.get_queue_attributes(
+                QueueUrl=recharge_queue, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+            for tenant in (good, declining):
+                print(f"   {tenant.tenant_id}: rated usage took the wallet from {OPENING} to "
+                      f"{store.balance(tenant.tenant_id)} USD, under its threshold "
+                      f"{tenant.low_balance_threshold}")
+            print(f"   rate_call handled {rated.delivered} files; RechargeQueue holds {waiting} "
+                  "low-balance events")
+
+            # the recharge: the real wallet_recharge handler, fed by RechargeQueue
+            ses = stack.client("ses")
+            emails_before = int(ses.get_send_quota()["SentLast24Hours"])
+            recharge = _dispatcher(stack, "RechargeQueue", "WalletRechargeFunction")
+            stats = recharge.drain()
+            print(f"   wallet_recharge handled {stats.delivered} events ({stats.failed} failed)")
+            intents = fake.payment_intents(records.customer_of(good.tenant_id))
+            print(f"   {good.tenant_id}: PaymentIntents: {len(intents)} — " + ", ".join(
+                f"{i['id']} {i['amount'] / 100:.2f} {i['currency'].upper()} {i['status']}"
+                for i in intents))
+            intent = intents[0]["id"]
+            record = _wait_for(records, f"payment_intent#{intent}")
+            print(f"   localstripe delivered payment_intent.succeeded {record.get('event')} "
+                  f"(signed) to the webhook: intent {record.get('status')}")
+            print(f"   the recharge (on Stripe's answer) and the webhook both credit ledger entry "
+                  f"topup#{intent}: written once")
+            _wallet(store, good.tenant_id)
+
+            # the declined card: backed off, the tenant emailed, no retry during the back-off
+            declined = fake.payment_intents(records.customer_of(declining.tenant_id))
+            slot = records.slot(declining.tenant_id) or {}
+            emails = int(ses.get_send_quota()["SentLast24Hours"]) - emails_before
+            wait_s = int(slot.get("retry_after", 0)) - int(time.time())
+            print(f"   {declining.tenant_id}: PaymentIntents: {len(declined)} — " + ", ".join(
+                f"{i['id']} {i['status']}" for i in declined))
+            failed = _wait_for(records, f"payment_intent#{declined[0]['id']}")
+            print(f"   localstripe delivered payment_intent.payment_failed {failed.get('event')} "
+                  f"(signed) to the webhook: intent {failed.get('status')}")
+            code = slot.get("decline_code")
+            print(f"   {declining.tenant_id}: recharge {slot.get('outcome')}"
+                  f"{f' ({code})' if code else ''}, declines {slot.get('declines')}, "
+                  f"next try in {round(wait_s / 3600)} h; emails sent: {emails}")
+            EventBridgePublisher(stack.client("events"), "default").low_balance(
+                declining.tenant_id, store.balance(declining.tenant_id),
+                declining.low_balance_threshold, "USD",
+            )
+            again = recharge.drain()
+            after = fake.payment_intents(records.customer_of(declining.tenant_id))
+            emails = int(ses.get_send_quota()["SentLast24Hours"]) - emails_before
+            print(f"   another low-balance event during the back-off ({again.delivered} "
+                  f"handled): PaymentIntents still {len(after)}, emails sent still {emails}")
+            _wallet(store, declining.tenant_id)
+
+            # a refund of 30.00 of the top-up on the fake Stripe; localstripe sends no refund
+            # events, so its charge.refunded is built from the charge it now holds and signed
+            # with our secret, like Stripe would, and delivered twice
+            refund = fake.request("POST", "/v1/refunds",
+                                  {"payment_intent": intent, "amount": "3000"})
+            charge = fake.request("GET", f"/v1/charges/{refund['charge']}")
+            payload = _event("charge.refunded", charge)
+            answers = [_post(endpoint.url, payload, secret) for _ in range(2)]
+            print(f"   refund {refund['id']} of {refund['amount'] / 100:.2f} USD; "
+                  "charge.refunded delivered twice: " + ", ".join(
+                      f"{status} {body.get('outcome')}" for status, body in answers))
+            _wallet(store, good.tenant_id)
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+        fake.stop()
+        for cache in caches:
+            cache.cache_clear()  # nothing keeps clients of a stopped stack
+    print("fake stripe and webhook endpoint stopped")
+
+
+def _dispatcher(stack: Any, queue_id: str, function_id: str) -> Any:
+    """The queue delivered to the function's real handler in-process, as Lambda's SQS
+    trigger would (the caller has set the function's environment)."""
+    from shared.local.dispatcher import LocalDispatcher, load_handler
+
+    queue = stack.resources[queue_id]
+    return LocalDispatcher(
+        stack.client("sqs"), queue.ref, queue.arn or "", stack.region,
+        load_handler(stack, function_id), function_name=function_id,
+    )
+
+
+def _wait_for(records: Any, key: str, timeout_s: float = 15.0) -> dict[str, Any]:
+    """A payment record the webhook writes (localstripe delivers about a second later)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = records.get(key)
+        if found is not None and found.get("event"):
+            return dict(found)
+        if time.monotonic() > deadline:
+            return {"status": "not delivered", "event": None}
+        time.sleep(0.1)
+
+
+def _wallet(store: Any, tenant: str) -> None:
+    balance, ledger = store.balance(tenant), store.ledger_sum(tenant)
+    entries = store.ledger_entries(tenant)
+    shown = ", ".join(f"{e.entry_id} {e.amount}" for e in entries if e.kind in {"topup", "refund"}
+                      and e.entry_id != "topup#demo-opening")
+    print(f"   {tenant}: wallet {balance} USD (ledger sum {ledger}"
+          f"{', equal' if balance == ledger else ', MISMATCH'}); payments: {shown or 'none'}")
+
+
+def _event(event_type: str, obj: dict[str, Any]) -> bytes:
+    """A Stripe event envelope around ``obj``, as the bytes Stripe would post."""
+    created = int(time.time())
+    return json.dumps({
+        "id": f"evt_demo_{secrets.token_hex(8)}", "object": "event", "type": event_type,
+        "created": created, "livemode": False, "pending_webhooks": 1,
+        "api_version": "2024-06-20", "data": {"object": obj},
+        "request": {"id": None, "idempotency_key": None},
+    }).encode()
+
+
+def _post(url: str, payload: bytes, secret: str) -> tuple[int, dict[str, Any]]:
+    """POST a body with the ``Stripe-Signature`` Stripe computes (HMAC-SHA256 of ``t.body``)."""
+    stamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256)
+    request = urllib.request.Request(url, data=payload, method="POST", headers={
+        "Content-Type": "application/json",
+        "Stripe-Signature": f"t={stamp},v1={digest.hexdigest()}",
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
