@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 import uuid
@@ -86,6 +87,19 @@ def http_api_event(
     return event
 
 
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-request (localstripe does, after its webhook's answer) is
+    routine here, not an error worth a traceback on the demo's output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 class WebhookEndpoint:
     """A small threaded HTTP server on 127.0.0.1 that serves ``POST /stripe/webhook``."""
 
@@ -130,7 +144,7 @@ class WebhookEndpoint:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the handler logs (without bodies or signatures)
 
-        self._server = ThreadingHTTPServer((self._host, self._port), _Request)
+        self._server = _QuietServer((self._host, self._port), _Request)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="stripe-webhook-endpoint", daemon=True
