@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from pydantic import SecretStr
 
 from shared.adapters.dynamodb import (
     DynamoCardStore,
@@ -137,6 +138,23 @@ def rate_call_settings() -> RateCallSettings:
     return RateCallSettings()
 
 
+def _secret(
+    session: boto3.session.Session,
+    direct: SecretStr | None,
+    parameter: str | None,
+    function: str,
+    variable: str,
+) -> str:
+    """A secret from the environment (local runs) or else its SSM SecureString (AWS)."""
+    if direct is not None:
+        return direct.get_secret_value()
+    if parameter:
+        return ssm_secret(session.client("ssm"), parameter)
+    raise BillingError(
+        f"{function} needs {variable}_PARAMETER (an SSM SecureString) or, locally, {variable}"
+    )
+
+
 @lru_cache(maxsize=1)
 def stripe_webhook_settings() -> StripeWebhookSettings:
     return StripeWebhookSettings()  # read from the environment
@@ -148,20 +166,21 @@ def stripe_webhook_deps() -> WebhookDeps:
     settings = stripe_webhook_settings()
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb")
-    if settings.webhook_secret is not None:
-        secret = settings.webhook_secret.get_secret_value()
-    elif settings.webhook_secret_parameter:
-        secret = ssm_secret(session.client("ssm"), settings.webhook_secret_parameter)
-    else:
-        raise BillingError(
-            "stripe_webhook needs STRIPE_WEBHOOK_SECRET_PARAMETER (an SSM SecureString) "
-            "or, locally, STRIPE_WEBHOOK_SECRET"
-        )
+    secret = _secret(
+        session,
+        settings.webhook_secret,
+        settings.webhook_secret_parameter,
+        "stripe_webhook",
+        "STRIPE_WEBHOOK_SECRET",
+    )
     # the webhook touches the ledger and the balances of the usage tables, and reads the
     # rated calls of a disputed period for the evidence pack
     tables = UsageTables(
-        rated_calls=settings.rated_calls_table or "", ledger=settings.ledger_table,
-        balances=settings.balances_table, breakouts="", files="",
+        rated_calls=settings.rated_calls_table or "",
+        ledger=settings.ledger_table,
+        balances=settings.balances_table,
+        breakouts="",
+        files="",
     )
     evidence = None
     if settings.rated_calls_table and settings.evidence_bucket:
@@ -192,19 +211,20 @@ def wallet_recharge_deps() -> RechargeDeps:
     settings = wallet_recharge_settings()
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb")
-    if settings.stripe_api_key is not None:
-        api_key = settings.stripe_api_key.get_secret_value()
-    elif settings.stripe_api_key_parameter:
-        api_key = ssm_secret(session.client("ssm"), settings.stripe_api_key_parameter)
-    else:
-        raise BillingError(
-            "wallet_recharge needs STRIPE_API_KEY_PARAMETER (an SSM SecureString) "
-            "or, locally, STRIPE_API_KEY"
-        )
+    api_key = _secret(
+        session,
+        settings.stripe_api_key,
+        settings.stripe_api_key_parameter,
+        "wallet_recharge",
+        "STRIPE_API_KEY",
+    )
     # the recharge touches only the ledger and the balances of the usage tables
     tables = UsageTables(
-        rated_calls="", ledger=settings.ledger_table, balances=settings.balances_table,
-        breakouts="", files="",
+        rated_calls="",
+        ledger=settings.ledger_table,
+        balances=settings.balances_table,
+        breakouts="",
+        files="",
     )
     usage = DynamoUsageStore(dynamodb, tables)
     records = DynamoPaymentRecords(dynamodb, settings.payments_table)
