@@ -131,6 +131,30 @@ def message(
     return call(callee, answer=at, talk=0, service=service, quantity=quantity, encoding=encoding)
 
 
+def example_b_card(**settings: Any) -> dict[str, Any]:
+    """SPEC 3.7 worked example B, written exactly as the text describes it: zone
+    Europe/London, prefix 44 at peak (mon-fri 08:00–20:00, weight 10, connect 0.0100,
+    0.0333/min, initial 60, then 6 s steps from 60 s) and off-peak (``*``, weight 0,
+    connect 0.0050, 0.0117/min, same tiers)."""
+    return card(
+        rate(
+            "44",
+            band="peak",
+            connect_fee="0.0100",
+            tiers=[tier("0.0333", initial=60), tier("0.0333", start=60, increment=6)],
+        ),
+        rate(
+            "44",
+            band="offpeak",
+            connect_fee="0.0050",
+            tiers=[tier("0.0117", initial=60), tier("0.0117", start=60, increment=6)],
+        ),
+        bands=PEAK_OFFPEAK_BANDS,
+        timezone="Europe/London",
+        **settings,
+    )
+
+
 def rate_one(
     document: dict[str, Any] | CompiledCard,
     record: CallRecord,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.builders import PEAK_OFFPEAK_BANDS, card, rate, tier
+from tests.unit.builders import card, example_b_card, rate
 from tests.unit.cli.conftest import Billing, Run
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -77,33 +77,11 @@ def test_worked_example_a_100_calls_of_9_1_seconds_total_0_0800(
     assert summary["currency"] == "USD"
 
 
-def example_b_card() -> dict[str, Any]:
-    """SPEC 3.7 worked example B, written exactly as the text describes it."""
-    return card(
-        rate(
-            "44",
-            band="peak",
-            connect_fee="0.0100",
-            tiers=[tier("0.0333", initial=60), tier("0.0333", start=60, increment=6)],
-        ),
-        rate(
-            "44",
-            band="offpeak",
-            connect_fee="0.0050",
-            tiers=[tier("0.0117", initial=60), tier("0.0117", start=60, increment=6)],
-        ),
-        bands=PEAK_OFFPEAK_BANDS,
-        timezone="Europe/London",
-        card="uk-retail",
-        currency="GBP",
-    )
-
-
 def test_worked_example_b_london_peak_to_off_peak_total_0_0469(
     tmp_path: Path, billing: Billing
 ) -> None:
     # Given worked example B's card (zone Europe/London)
-    card_path = write_card(tmp_path, example_b_card())
+    card_path = write_card(tmp_path, example_b_card(card="uk-retail", currency="GBP"))
     # and a call answered Monday 2026-07-06 18:59:30 UTC (19:59:30 BST) with 75.5 s of talk
     cdrs = write_cdrs(
         tmp_path, NATIVE_HEADER, native_row("b1", "+447700900123", "2026-07-06T18:59:30Z", "75.5")
@@ -129,7 +107,7 @@ def test_worked_example_b_london_peak_to_off_peak_total_0_0469(
 def test_the_timezone_flag_overrides_the_cards_zone(tmp_path: Path, billing: Billing) -> None:
     # Given worked example B rated with --timezone UTC: the call is at 18:59:30 local, and its
     # later increments (from 19:00:30) are still peak
-    card_path = write_card(tmp_path, example_b_card())
+    card_path = write_card(tmp_path, example_b_card(card="uk-retail", currency="GBP"))
     cdrs = write_cdrs(
         tmp_path, NATIVE_HEADER, native_row("b1", "+447700900123", "2026-07-06T18:59:30Z", "75.5")
     )
@@ -411,7 +389,7 @@ def test_a_parent_card_in_another_currency_is_one_error_line(
 
 def test_explain_shows_the_arithmetic_of_worked_example_b(tmp_path: Path, billing: Billing) -> None:
     # Given worked example B's card / When its call is explained from flags
-    card_path = write_card(tmp_path, example_b_card())
+    card_path = write_card(tmp_path, example_b_card(card="uk-retail", currency="GBP"))
     run = billing(
         "explain",
         "--card",

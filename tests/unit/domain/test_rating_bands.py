@@ -7,7 +7,15 @@ from decimal import Decimal
 import pytest
 
 from shared.domain.calls import CallStatus, RejectReason
-from tests.unit.builders import PEAK_OFFPEAK_BANDS, call, card, compiled, rate, rate_one, tier
+from tests.unit.builders import (
+    PEAK_OFFPEAK_BANDS,
+    call,
+    card,
+    compiled,
+    example_b_card,
+    rate,
+    rate_one,
+)
 
 
 def peak_offpeak_card(**settings: object) -> dict[str, object]:
@@ -70,22 +78,7 @@ def test_worked_example_b_peak_to_off_peak_in_london() -> None:
     # Given SPEC 3.7 worked example B: zone Europe/London, prefix 44 at peak (mon-fri
     # 08:00–20:00, weight 10, connect 0.0100, 0.0333/min, initial 60, then 6 s steps from
     # 60 s) and off-peak (`*`, weight 0, connect 0.0050, 0.0117/min, same tiers)
-    doc = card(
-        rate(
-            "44",
-            band="peak",
-            connect_fee="0.0100",
-            tiers=[tier("0.0333", initial=60), tier("0.0333", start=60, increment=6)],
-        ),
-        rate(
-            "44",
-            band="offpeak",
-            connect_fee="0.0050",
-            tiers=[tier("0.0117", initial=60), tier("0.0117", start=60, increment=6)],
-        ),
-        bands=PEAK_OFFPEAK_BANDS,
-        timezone="Europe/London",
-    )
+    doc = example_b_card()
     # When a call is answered Monday 2026-07-06 18:59:30 UTC (19:59:30 BST) with 75.5 s talk
     rating = rate_one(doc, call("447700900123", answer="2026-07-06T18:59:30Z", talk="75.5"))
     # Then 60 s at peak = 0.0333; three 6 s steps from 20:00:30 local at off-peak
