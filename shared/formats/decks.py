@@ -779,15 +779,7 @@ def _parse_tabular(data: bytes, source: str, options: DeckOptions, fmt: str) -> 
     columns = _tabular_columns(header, header_line, fmt, source, result)
     defaults = _Defaults(initial=options.initial, increment=options.increment)
     width = len(header)
-    for line, raw, fields, bad in records:
-        result.rows += 1
-        if bad:
-            collector.report(line, Severity.WARNING, Reason.ENCODING, _encoding_detail(bad, raw),
-                             raw)
-        if fields is None:
-            collector.report(line, Severity.REJECTED, Reason.MALFORMED, "unreadable CSV record",
-                             raw)
-            continue
+    for line, raw, fields in _readable(records, result, collector):
         if len(fields) < width or any(cell.strip() for cell in fields[width:]):
             collector.report(
                 line, Severity.REJECTED, Reason.MALFORMED,
@@ -914,6 +906,25 @@ def _special_columns(names: list[str]) -> dict[str, int] | None:
     return found
 
 
+def _readable(
+    records: Iterator[tuple[int, str, list[str] | None, list[int]]],
+    result: DeckImport,
+    collector: _Collector,
+) -> Iterator[tuple[int, str, list[str]]]:
+    """Every data row counted; an encoding fallback warned about; a row the CSV layer cannot
+    read rejected: what is left for a deck format to interpret."""
+    for line, raw, fields, bad in records:
+        result.rows += 1
+        if bad:
+            collector.report(line, Severity.WARNING, Reason.ENCODING, _encoding_detail(bad, raw),
+                             raw)
+        if fields is None:
+            collector.report(line, Severity.REJECTED, Reason.MALFORMED, "unreadable CSV record",
+                             raw)
+            continue
+        yield line, raw, fields
+
+
 def _special_rows(
     result: DeckImport,
     collector: _Collector,
@@ -929,15 +940,7 @@ def _special_rows(
             f"{source}: line {header_line}: not the special-numbers layout (description, "
             "pattern, rate method, initial cost, peak cost, off-peak cost, max cost)"
         )
-    for line, raw, fields, bad in records:
-        result.rows += 1
-        if bad:
-            collector.report(line, Severity.WARNING, Reason.ENCODING, _encoding_detail(bad, raw),
-                             raw)
-        if fields is None:
-            collector.report(line, Severity.REJECTED, Reason.MALFORMED, "unreadable CSV record",
-                             raw)
-            continue
+    for line, raw, fields in _readable(records, result, collector):
         cells = {key: fields[i].strip() if i < len(fields) else "" for key, i in columns.items()}
         if _normalise_name(cells["description"]).endswith("note"):
             collector.report(line, Severity.SKIPPED, Reason.NOTE, "a note line, not a rate", raw)
