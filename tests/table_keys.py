@@ -14,3 +14,15 @@ TABLE_KEYS = {
     "IdempotencyTable": ("id", None),
     "PaymentsTable": ("record_key", None),
 }
+
+#: rate_call's environment variable → the table it names
+RATE_CALL_TABLE_VARIABLES = {
+    "TENANTS_TABLE": "TenantsTable",
+    "RATE_CARDS_TABLE": "RateCardsTable",
+    "RATED_CALLS_TABLE": "RatedCallsTable",
+    "LEDGER_TABLE": "LedgerTable",
+    "BALANCES_TABLE": "BalancesTable",
+    "BREAKOUTS_TABLE": "BreakoutsTable",
+    "FILES_TABLE": "FilesTable",
+    "IDEMPOTENCY_TABLE": "IdempotencyTable",
+}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.table_keys import TABLE_KEYS
+from tests.table_keys import RATE_CALL_TABLE_VARIABLES, TABLE_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,16 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RATING_TABLES = set(TABLE_KEYS) - {"PaymentsTable"}
 READ_ONLY = {"TenantsTable", "RateCardsTable"}
 READ_WRITE = set(TABLE_KEYS) - READ_ONLY
-ENV_TABLES = {
-    "TENANTS_TABLE": "TenantsTable",
-    "RATE_CARDS_TABLE": "RateCardsTable",
-    "RATED_CALLS_TABLE": "RatedCallsTable",
-    "LEDGER_TABLE": "LedgerTable",
-    "BALANCES_TABLE": "BalancesTable",
-    "BREAKOUTS_TABLE": "BreakoutsTable",
-    "FILES_TABLE": "FilesTable",
-    "IDEMPOTENCY_TABLE": "IdempotencyTable",
-}
 WRITE_ACTIONS = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -160,7 +150,7 @@ def test_rate_call_gets_every_table_name_and_the_retention_from_its_environment(
         "Variables"
     ]
 
-    for variable, table in ENV_TABLES.items():
+    for variable, table in RATE_CALL_TABLE_VARIABLES.items():
         assert variables[variable] == {"Ref": table}, variable
     assert variables["RATED_CALL_RETENTION_DAYS"] == {"Ref": "RatedCallRetentionDays"}
     assert variables["EVENT_BUS_NAME"] == "default"
@@ -172,8 +162,8 @@ def test_sam_merges_the_global_environment_into_rate_calls(transformed: dict[str
     ]
 
     assert variables["STAGE"] == {"Ref": "Stage"}
-    assert {name: variables[name] for name in ENV_TABLES} == {
-        name: {"Ref": table} for name, table in ENV_TABLES.items()
+    assert {name: variables[name] for name in RATE_CALL_TABLE_VARIABLES} == {
+        name: {"Ref": table} for name, table in RATE_CALL_TABLE_VARIABLES.items()
     }
 
 

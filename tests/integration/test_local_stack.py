@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from shared.local.stack import LocalStack, load_template, transform_template
-from tests.table_keys import TABLE_KEYS
+from tests.table_keys import RATE_CALL_TABLE_VARIABLES, TABLE_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -151,17 +151,7 @@ def test_rate_call_gets_the_local_table_names_from_the_template(local_stack: Loc
     assert env["STAGE"] == "local"  # from Globals
     assert env["EVENT_BUS_NAME"] == "default"
     assert env["RATED_CALL_RETENTION_DAYS"] == "400"
-    tables = {
-        "TENANTS_TABLE": "TenantsTable",
-        "RATE_CARDS_TABLE": "RateCardsTable",
-        "RATED_CALLS_TABLE": "RatedCallsTable",
-        "LEDGER_TABLE": "LedgerTable",
-        "BALANCES_TABLE": "BalancesTable",
-        "BREAKOUTS_TABLE": "BreakoutsTable",
-        "FILES_TABLE": "FilesTable",
-        "IDEMPOTENCY_TABLE": "IdempotencyTable",
-    }
-    for variable, logical_id in tables.items():
+    for variable, logical_id in RATE_CALL_TABLE_VARIABLES.items():
         assert env[variable] == local_stack.name(logical_id)
     # an in-process function reaches the stack through the standard SDK variables
     assert local_stack.aws_environment()["AWS_ENDPOINT_URL"] == local_stack.endpoint_url
