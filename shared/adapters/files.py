@@ -8,6 +8,7 @@ from typing import IO
 
 from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.rating.engine import Rating
+from shared.formats.csv_safe import safe_row, safe_text
 
 RATED_COLUMNS = (
     "call_id",
@@ -69,6 +70,16 @@ def _row(call: CallRecord, rating: Rating) -> tuple[str, ...]:
     )
 
 
+#: rated-output columns holding text from the CDR or the card (the rest are our numbers)
+_TEXT_COLUMNS = frozenset(
+    RATED_COLUMNS.index(name)
+    for name in (
+        "call_id", "tenant", "account", "caller", "callee", "prefix", "destination", "band",
+        "card", "flags",
+    )
+)
+
+
 class CsvRatedSink:
     def __init__(self, stream: IO[str]) -> None:
         writer = csv.writer(stream, lineterminator="\n")
@@ -76,7 +87,11 @@ class CsvRatedSink:
         self._writerow = writer.writerow
 
     def write(self, call: CallRecord, rating: Rating) -> None:
-        self._writerow(_row(call, rating))
+        # text from the CDR or the card may be a spreadsheet formula (docs/reports.md)
+        row = _row(call, rating)
+        self._writerow(
+            [safe_text(value) if i in _TEXT_COLUMNS else value for i, value in enumerate(row)]
+        )
 
 
 class JsonLinesRatedSink:
@@ -103,4 +118,4 @@ class CsvRejectSink:
 
     def write(self, line_no: int, raw: str, reason: RejectReason, detail: str) -> None:
         if self._writer:
-            self._writer.writerow([line_no, str(reason), detail, raw])
+            self._writer.writerow(safe_row([line_no, str(reason), detail, raw]))

@@ -13,6 +13,7 @@ from shared.domain.errors import CardLoadError, ValidationError
 from shared.domain.money import parse_decimal
 from shared.domain.rating.card import RateCard, load_card
 from shared.formats.card_files import read_document
+from shared.formats.csv_safe import safe_row
 from shared.formats.deck_diff import CardDiff, diff_cards, diff_lines
 from shared.formats.decks import (
     ENCODINGS,
@@ -133,8 +134,10 @@ def write_report(path: Path, result: DeckImport) -> None:
         writer.writerow(["line", "severity", "reason", "detail", "raw"])
         for report in (*result.notices, *result.reports):
             writer.writerow(
-                [report.line, report.severity.value, report.reason.value, report.detail,
-                 report.raw]
+                safe_row(
+                    [report.line, report.severity.value, report.reason.value, report.detail,
+                     report.raw]
+                )
             )
 
 

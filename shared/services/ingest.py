@@ -41,6 +41,7 @@ from shared.formats.cdr_formats import (
     starts_with_header,
 )
 from shared.formats.chunks import complete_records_end
+from shared.formats.csv_safe import safe_row
 from shared.formats.records import as_outcome
 from shared.ports import (
     CdrObjects,
@@ -453,7 +454,8 @@ def _rejects_csv(rejects: list[tuple[int, str, RejectReason, str]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("line", "reason", "detail", "original"))
     for line_no, raw, reason, detail in sorted(rejects, key=lambda item: item[0]):
-        writer.writerow((line_no, str(reason), detail, raw))
+        # a hostile CDR line must not become a spreadsheet formula (csv_safe)
+        writer.writerow(safe_row((line_no, str(reason), detail, raw)))
     return out.getvalue()
 
 
