@@ -11,7 +11,7 @@ PY312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12.*/
 
 PIP_QUIET := --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: venv lint test bench demo clean build-SharedLayer
+.PHONY: venv lint test bench demo clean build-SharedLayer chromium
 
 venv: $(STAMP)
 
@@ -35,8 +35,14 @@ lint: $(STAMP)
 	$(BIN)/mypy shared functions
 	$(BIN)/lint-imports
 
-test: lint
+test: lint chromium
 	$(BIN)/pytest -q tests
+
+# The HTML report tests screenshot pages with Debian's chromium (SPEC section 10).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
