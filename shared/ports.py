@@ -10,7 +10,8 @@ from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.checkpoint import FileCheckpoint
 from shared.domain.rating.card import RateCard
 from shared.domain.rating.engine import Rating
-from shared.domain.tenants import TenantSettings
+from shared.domain.suspension import OpenInvoice
+from shared.domain.tenants import AccountStatus, TenantSettings
 from shared.domain.usage import ChunkCommit, StoredCall
 
 
@@ -259,3 +260,32 @@ class Notifier(Protocol):
 
 class WalletBalances(Protocol):
     def balance(self, tenant: str) -> Decimal: ...
+
+
+# -- suspension, call admission, consistency (invoice_cycle's daily jobs) --------------------
+
+
+class OpenInvoices(Protocol):
+    """The tenant's issued invoices with a balance still due (the invoice store): what the
+    suspension check and the webhook's restore read. Paid and cancelled invoices are left
+    out; an invoice paid in part is listed with what remains."""
+
+    def open_invoices(self, tenant: str) -> list[OpenInvoice]: ...
+
+
+class TenantAccounts(Protocol):
+    """Every tenant id, and the account status moved with a compare-and-set (TenantsTable)."""
+
+    def tenant_ids(self) -> list[str]: ...
+
+    def set_status(self, tenant: str, expected: AccountStatus, status: AccountStatus) -> bool:
+        """Move the status from ``expected`` to ``status``; False (nothing written) when the
+        stored status is not ``expected`` (another run moved it first)."""
+        ...
+
+
+class PaymentsInFlight(Protocol):
+    def payment_in_flight(self, tenant: str, now: int) -> bool:
+        """A payment for the tenant started and not yet final (a recharge slot pending, a
+        PaymentIntent processing or awaiting the customer's action), ``now`` epoch seconds."""
+        ...

@@ -64,6 +64,9 @@ class TenantSettings(BaseModel):
     credit_limit: Decimal | None = None
     #: fraud guard: block outbound international calls once a day's spend exceeds this
     daily_spend_cap: Decimal | None = None
+    #: days past an invoice's due date before the account is suspended (SPEC 7; warned a
+    #: week and a day before: days 7 and 13 of the default 14)
+    suspension_grace_days: int = Field(default=14, ge=1, le=365)
 
     @field_validator("tenant_id")
     @classmethod

@@ -1,0 +1,81 @@
+"""Accounts for the daily jobs: every tenant id, the status compare-and-set, payments in flight.
+
+``set_status`` rewrites the tenant's settings document (TenantsTable ``settings``, the
+pydantic model as JSON) with the condition that the stored document is the one just read, so
+two runs (a doubled schedule, the daily check racing the payment webhook) cannot both move
+the status, and an admin edit made in between is never overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.adapters.dynamodb import Conflict, _errors, _item, _plain, _values
+from shared.adapters.payments_store import DynamoPaymentRecords
+from shared.domain.suspension import payment_in_flight
+from shared.domain.tenants import AccountStatus, TenantSettings
+
+
+class DynamoTenantAccounts:
+    """``shared.ports.TenantAccounts`` on TenantsTable."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def tenant_ids(self) -> list[str]:
+        """Every tenant (a Scan of the keys only: one item per tenant, a small table)."""
+        found: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "#id",
+            "ExpressionAttributeNames": {"#id": "tenant_id"},
+        }
+        while True:
+            with _errors(f"Scan {self.table}"):
+                page = self.client.scan(**request)
+            found.extend(str(_plain(item)["tenant_id"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found)
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def set_status(self, tenant: str, expected: AccountStatus, status: AccountStatus) -> bool:
+        with _errors(f"GetItem {self.table}"):
+            found = self.client.get_item(
+                TableName=self.table, Key=_item({"tenant_id": tenant}), ConsistentRead=True
+            ).get("Item")
+        if not found:
+            return False
+        stored = str(_plain(found)["settings"])
+        settings = TenantSettings.model_validate_json(stored)
+        if settings.status is not expected:
+            return False
+        updated = settings.model_copy(update={"status": status}).model_dump_json()
+        try:
+            with _errors(f"UpdateItem {self.table} ({tenant} status)"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_item({"tenant_id": tenant}),
+                    UpdateExpression="SET #settings = :new",
+                    ConditionExpression="#settings = :old",
+                    ExpressionAttributeNames={"#settings": "settings"},
+                    ExpressionAttributeValues=_values(new=updated, old=stored),
+                )
+        except Conflict:
+            return False
+        return True
+
+
+class DynamoPaymentsInFlight:
+    """``shared.ports.PaymentsInFlight`` on PaymentsTable: the recharge slot and the
+    tenant's payment intents on the ``by_tenant`` index."""
+
+    def __init__(self, records: DynamoPaymentRecords) -> None:
+        self.records = records
+
+    def payment_in_flight(self, tenant: str, now: int) -> bool:
+        intents = [
+            item for item in self.records.by_tenant(tenant)
+            if str(item.get("record_key", "")).startswith("payment_intent#")
+        ]
+        return payment_in_flight(self.records.slot(tenant), intents, now)
