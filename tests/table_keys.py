@@ -13,6 +13,7 @@ TABLE_KEYS = {
     "FilesTable": ("file_id", None),
     "IdempotencyTable": ("id", None),
     "PaymentsTable": ("record_key", None),
+    "InvoicesTable": ("invoice_key", None),
 }
 
 #: rate_call's environment variable → the table it names

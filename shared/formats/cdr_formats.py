@@ -78,7 +78,13 @@ class UnknownFormat(ValidationError):
 
 
 def detect_format(first_line: str) -> str:
-    fields = next(csv.reader([first_line.rstrip("\r\n")]), [])
+    try:
+        fields = next(csv.reader([first_line.rstrip("\r\n")]), [])
+    except csv.Error as problem:  # a lone "\r" or a NUL: not a line any reader can name
+        raise UnknownFormat(
+            f"cannot read the first line as CSV ({problem}); pass --format "
+            f"({', '.join(['auto', *READERS])})"
+        ) from None
     for name, looks_like in DETECTORS:
         if looks_like(fields):
             return name

@@ -7,6 +7,7 @@ from datetime import tzinfo
 from operator import itemgetter
 
 from shared.domain.calls import CallRecord, Direction, Encoding, RejectReason, Service
+from shared.domain.errors import ValidationError
 from shared.formats.fields import FieldError, parse_quantity, parse_seconds_ms, parse_timestamp
 from shared.formats.records import PhysicalLines, RowOutcome, csv_records, has_undecodable
 
@@ -36,8 +37,10 @@ _DIRECTIONS = {direction.value: direction for direction in Direction} | {
 _ENCODINGS = {encoding.value: encoding for encoding in Encoding}
 
 
-class HeaderError(ValueError):
-    """The file's header is not a native CDR header; the message says what is missing."""
+class HeaderError(ValidationError):
+    """The file's header is not a native CDR header; the message says what is missing.
+
+    A ValidationError (a BillingError), so every caller maps it to a clear refusal."""
 
 
 def read_native(

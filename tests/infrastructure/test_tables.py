@@ -14,7 +14,7 @@ from tests.table_keys import RATE_CALL_TABLE_VARIABLES, TABLE_KEYS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: the tables rate_call reaches (payments are stripe_webhook's)
-RATING_TABLES = set(TABLE_KEYS) - {"PaymentsTable"}
+RATING_TABLES = set(TABLE_KEYS) - {"PaymentsTable", "InvoicesTable"}
 READ_ONLY = {"TenantsTable", "RateCardsTable"}
 READ_WRITE = set(TABLE_KEYS) - READ_ONLY
 WRITE_ACTIONS = {

@@ -1,0 +1,139 @@
+"""What the invoice store keeps of an issued invoice, and the port it keeps it behind.
+
+An issued invoice is immutable (SPEC 7): its number, lines, totals, dates and the usage it
+billed never change after the issue transaction. Only its *settlement* moves afterwards:
+status (Sent → Partially Paid / Paid / Overdue), paid and balance due, the payments applied
+(each payment id once), and the delivery steps done after the issue (PDF written, email
+sent, auto-pay attempted), each recorded so a retry repeats none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from shared.domain.errors import BillingError
+
+#: SPEC 7 statuses. An invoice is written Sent in its issue transaction (Draft exists only
+#: in memory, between building and issuing); Cancelled is set by a credit note.
+DRAFT, SENT, PARTIALLY_PAID, PAID, OVERDUE, CANCELLED = (
+    "Draft", "Sent", "Partially Paid", "Paid", "Overdue", "Cancelled",
+)
+#: statuses with money still owed
+OPEN_STATUSES = frozenset({SENT, PARTIALLY_PAID, OVERDUE})
+
+
+class CounterMoved(BillingError):
+    """Another issue took the next number first; read the counter again and retry."""
+
+
+class PaymentRaced(BillingError):
+    """Another payment changed the invoice between our read and our write; read again."""
+
+
+class CreditTaken(BillingError):
+    """A pending credit this invoice meant to consume was applied elsewhere meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInvoice:
+    """One issued invoice as the store holds it."""
+
+    tenant: str
+    period: str  # YYYY-MM
+    number: str
+    issuer: str
+    currency: str
+    status: str
+    issued_ms: int
+    issue_date: str  # ISO date, tenant's calendar
+    due_date: str  # ISO date
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    paid: Decimal
+    balance_due: Decimal
+    #: the invoice as issued (lines, parties, tax breakdown), JSON-ready, amounts as strings
+    document: Mapping[str, Any]
+    #: per invoiced period: {"calls": n, "amount": "x"}: the usage this and earlier invoices
+    #: billed, so the next invoice bills only what arrived later (late adjustments)
+    usage_billed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: invoice credits (``invoice_credit#<tenant>#<id>`` keys) consumed by this invoice
+    credits: tuple[str, ...] = ()
+    #: re-rating ledger entries (ids) billed by this invoice and every earlier one
+    adjusted_entries: tuple[str, ...] = ()
+    pdf_key: str | None = None
+    emailed: bool = False
+    #: the auto-pay attempt: ``attempt`` (idempotency key), ``intent_id``, ``outcome``
+    autopay: Mapping[str, Any] = field(default_factory=dict)
+    #: payment ids already applied to this invoice (each applies once)
+    payments: frozenset[str] = frozenset()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES and self.balance_due > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """How one payment was split over a tenant's invoices, fixed once when first applied,
+    so a retry applies the same parts (never a new split of what is left)."""
+
+    payment_id: str
+    tenant: str
+    currency: str
+    amount: Decimal
+    #: (invoice period, amount) in application order
+    parts: tuple[tuple[str, Decimal], ...]
+    #: what no open invoice needed (kept for the operator to refund or credit)
+    unallocated: Decimal
+
+
+class InvoiceStore(Protocol):
+    """InvoicesTable (``shared.adapters.invoice_store.DynamoInvoiceStore``)."""
+
+    def last_number(self, issuer: str) -> int:
+        """The last number the issuer used (0 before its first invoice)."""
+        ...
+
+    def issue(
+        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str]
+    ) -> bool:
+        """Write the invoice, move the issuer's counter from ``sequence - 1`` to
+        ``sequence`` and mark the credits applied, all or nothing. False (nothing written)
+        when the tenant's invoice of that period exists; ``CounterMoved`` when another issue
+        took ``sequence``; ``CreditTaken`` when a credit is no longer pending."""
+        ...
+
+    def get(self, tenant: str, period: str) -> StoredInvoice | None: ...
+
+    def by_number(self, number: str) -> StoredInvoice | None: ...
+
+    def of_tenant(self, tenant: str) -> list[StoredInvoice]:
+        """The tenant's invoices, oldest period first."""
+        ...
+
+    def mark(self, tenant: str, period: str, values: Mapping[str, Any]) -> None:
+        """Record a delivery step (``pdf_key``, ``emailed``, ``autopay``): never the
+        issued content."""
+        ...
+
+    def set_status(self, tenant: str, period: str, expected: str, status: str) -> bool:
+        """Compare-and-set of the status; False when it was not ``expected``."""
+        ...
+
+    def allocation(self, payment_id: str) -> Allocation | None: ...
+
+    def save_allocation(self, allocation: Allocation) -> Allocation:
+        """Create the allocation once; the stored one when it existed."""
+        ...
+
+    def apply_payment(
+        self, invoice: StoredInvoice, payment_id: str, amount: Decimal, status: str
+    ) -> bool:
+        """Add ``amount`` to paid (taken from the balance due) and set ``status``, on the
+        invoice as read (``invoice.paid`` unchanged since). False when ``payment_id`` was
+        applied to it before; ``PaymentRaced`` when another payment moved it meanwhile."""
+        ...
