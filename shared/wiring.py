@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from pydantic import SecretStr
 
+from shared.adapters.account_store import DynamoPaymentsInFlight, DynamoTenantAccounts
 from shared.adapters.dynamodb import (
     DynamoCardStore,
     DynamoTenantDirectory,
@@ -32,10 +33,12 @@ from shared.config import RateCallSettings, StripeWebhookSettings, WalletRecharg
 from shared.domain.errors import BillingError
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
+from shared.ports import Notifier, OpenInvoices
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
 from shared.services.payments_webhook import WebhookDeps
 from shared.services.recharge import RechargeDeps
+from shared.services.suspension import RestoreDeps, SuspensionDeps, restore_if_settled
 
 
 class CardMissing(BillingError):
@@ -260,3 +263,41 @@ def clients_for_local(environment: dict[str, str]) -> dict[str, Any]:  # pragma:
         name: session.client(name, endpoint_url=endpoint)
         for name in ("dynamodb", "s3", "sqs", "events")
     }
+
+
+# -- suspension (issue 7): invoice_cycle's daily check and the webhook's restore -------------
+
+
+def suspension_deps(
+    dynamodb: Any, tenants_table: str, payments_table: str, invoices: OpenInvoices,
+    notifier: Notifier,
+) -> SuspensionDeps:
+    """The daily suspension check on TenantsTable and PaymentsTable, with the invoice
+    store's ``open_invoices`` (``invoices``) and the tenant notifier (SES or the log)."""
+    from datetime import UTC, datetime
+
+    records = DynamoPaymentRecords(dynamodb, payments_table)
+    return SuspensionDeps(
+        tenants=DynamoTenantDirectory(dynamodb, tenants_table),
+        accounts=DynamoTenantAccounts(dynamodb, tenants_table),
+        invoices=invoices,
+        payments=DynamoPaymentsInFlight(records),
+        records=records,
+        notifier=notifier,
+        now=lambda: datetime.now(UTC),
+    )
+
+
+def restore_on_payment(
+    dynamodb: Any, tenants_table: str, invoices: OpenInvoices
+) -> Callable[[str], bool]:
+    """``WebhookDeps.restore``: a suspended tenant back to active in the payment's request."""
+    from datetime import UTC, datetime
+
+    deps = RestoreDeps(
+        tenants=DynamoTenantDirectory(dynamodb, tenants_table),
+        accounts=DynamoTenantAccounts(dynamodb, tenants_table),
+        invoices=invoices,
+        now=lambda: datetime.now(UTC),
+    )
+    return lambda tenant: restore_if_settled(tenant, deps)

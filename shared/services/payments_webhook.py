@@ -64,6 +64,10 @@ class WebhookDeps:
     tenants: TenantDirectory
     #: where ``charge.dispute.created`` writes the evidence pack; None: no pack is built
     evidence: EvidenceDeps | None = None
+    #: called with the tenant after a successful payment is recorded (and its invoices
+    #: marked paid): restores a suspended account in the same request
+    #: (``shared.services.suspension.restore_if_settled``); None: no restore here
+    restore: Callable[[str], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,8 @@ def _payment_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
     if values["customer"]:
         deps.records.link(f"customer#{values['customer']}", tenant, {})
         deps.records.link(f"stripe#{tenant}", tenant, {"customer": values["customer"]})
+    if deps.restore is not None:  # last: after the payment (and any invoice) is recorded
+        deps.restore(tenant)
     return WebhookResult(event.id, event.type, "processed", tenant, int(written))
 
 

@@ -1,0 +1,159 @@
+"""Suspension on the local stack: the daily check against the real TenantsTable and
+PaymentsTable with an injected clock, and the restore made by the signed payment webhook
+itself (real signature check, real ledger credit, real status compare-and-set).
+
+The invoice store is engineer D's; here ``WalletBackedInvoices`` stands in for it: invoice
+INV-7 of 42.00 EUR due 2026-03-01 owes 42.00 minus what the tenant's ledger has received, so
+the webhook's own credit is what settles it (as D's store marking the invoice paid would).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from shared.adapters.account_store import DynamoPaymentsInFlight, DynamoTenantAccounts
+from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
+from shared.adapters.payments_store import DynamoPaymentRecords
+from shared.adapters.stripe_signature import StripeSignatureVerifier
+from shared.domain.suspension import OpenInvoice
+from shared.domain.tenants import AccountStatus, BillingMode, TenantSettings
+from shared.local.stack import LocalStack
+from shared.services.payments_webhook import WebhookDeps, receive_webhook
+from shared.services.suspension import (
+    RestoreDeps,
+    SuspensionDeps,
+    check_tenant,
+    restore_if_settled,
+)
+from tests.fakes.payments import TEST_SECRET, RecordingNotifier, event, payment_intent, sign
+
+pytestmark = pytest.mark.integration
+
+DUE = date(2026, 3, 1)
+START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)  # the 06:00 UTC schedule on the due date
+
+
+@dataclass
+class WalletBackedInvoices:
+    usage: DynamoUsageStore
+
+    def open_invoices(self, tenant: str) -> list[OpenInvoice]:
+        due = Decimal("42.00") - max(self.usage.ledger_sum(tenant), Decimal(0))
+        return [OpenInvoice("INV-7", DUE, due, "EUR")] if due > 0 else []
+
+
+class World:
+    def __init__(self, stack: LocalStack) -> None:
+        env = stack.function_environment("StripeWebhookFunction")
+        dynamodb = stack.client("dynamodb")
+        self.tenants_table = env["TENANTS_TABLE"]
+        self.directory = DynamoTenantDirectory(dynamodb, self.tenants_table)
+        self.accounts = DynamoTenantAccounts(dynamodb, self.tenants_table)
+        self.records = DynamoPaymentRecords(dynamodb, env["PAYMENTS_TABLE"])
+        self.usage = DynamoUsageStore(dynamodb, UsageTables(
+            rated_calls="", ledger=env["LEDGER_TABLE"], balances=env["BALANCES_TABLE"],
+            breakouts="", files="",
+        ))
+        self.invoices = WalletBackedInvoices(self.usage)
+        self.notifier = RecordingNotifier()
+        self.now = START
+
+    def tenant(self, name: str) -> TenantSettings:
+        settings = TenantSettings(
+            tenant_id=name, card="any", currency="EUR", mode=BillingMode.POSTPAID
+        )
+        self.directory.put(settings)
+        return settings
+
+    def check(self, name: str, day: int) -> str:
+        self.now = START + timedelta(days=day)
+        deps = SuspensionDeps(
+            self.directory, self.accounts, self.invoices, DynamoPaymentsInFlight(self.records),
+            self.records, self.notifier, lambda: self.now,
+        )
+        settings = self.directory.get(name)
+        assert settings is not None
+        return check_tenant(settings, deps).outcome
+
+    def status(self, name: str) -> AccountStatus:
+        settings = self.directory.get(name)
+        assert settings is not None
+        return settings.status
+
+    def webhook(self) -> WebhookDeps:
+        restore = RestoreDeps(self.directory, self.accounts, self.invoices, lambda: self.now)
+        return WebhookDeps(
+            verifier=StripeSignatureVerifier((TEST_SECRET,)),
+            records=self.records,
+            wallet=self.usage,
+            tenants=self.directory,
+            restore=lambda tenant: restore_if_settled(tenant, restore),
+        )
+
+
+@pytest.fixture(scope="module")
+def world(local_stack: LocalStack) -> Iterator[World]:
+    yield World(local_stack)
+
+
+def test_warned_on_days_7_and_13_suspended_on_14_and_restored_by_the_webhook_call(
+    world: World,
+) -> None:
+    # Given a postpaid tenant whose invoice INV-7 (42.00 EUR) fell due on 2026-03-01
+    world.tenant("sus-acme")
+    outcomes, again = {}, ""
+    # When the daily check runs every day from the due date to day 14, twice on day 7
+    for day in range(0, 15):
+        outcomes[day] = world.check("sus-acme", day)
+        if day == 7:
+            again = world.check("sus-acme", day)
+    # Then warnings went out on days 7 and 13 only (day 8's run found the day-7 record),
+    # the doubled day-7 run sent nothing, and day 14 suspended the account in TenantsTable
+    warned = [day for day, outcome in outcomes.items() if outcome == "warned"]
+    assert warned == [7, 13] and again == "current"
+    assert outcomes[14] == "suspended"
+    assert world.notifier.sent == [
+        ("sus-acme", "dunning_warning"), ("sus-acme", "dunning_warning"),
+        ("sus-acme", "suspended"),
+    ]
+    assert world.records.get("dunning#sus-acme#INV-7#7") is not None
+    assert world.records.get("dunning#sus-acme#INV-7#13") is not None
+    assert world.status("sus-acme") is AccountStatus.SUSPENDED
+
+    # When the tenant pays 42.00 EUR (4200 cents) and Stripe's signed
+    # payment_intent.succeeded arrives on day 15
+    world.now = START + timedelta(days=15)
+    payload = event("payment_intent.succeeded", payment_intent("pi_sus1", "sus-acme", 4200),
+                    "evt_sus1", int(time.time()))
+    result = receive_webhook(payload, sign(payload), world.webhook())
+    # Then that same call credited the ledger and restored the account
+    assert (result.outcome, result.entries) == ("processed", 1)
+    assert world.usage.ledger_sum("sus-acme") == Decimal("42.00")
+    assert world.status("sus-acme") is AccountStatus.ACTIVE
+
+
+def test_a_partial_payment_leaves_the_account_suspended(world: World) -> None:
+    world.tenant("sus-partial")
+    assert world.check("sus-partial", 14) == "suspended"
+    # 10.00 of 42.00 paid: INV-7 still owes 32.00 and is 15 days past due
+    payload = event("payment_intent.succeeded", payment_intent("pi_sus2", "sus-partial", 1000),
+                    "evt_sus2", int(time.time()))
+    receive_webhook(payload, sign(payload), world.webhook())
+    assert world.status("sus-partial") is AccountStatus.SUSPENDED
+
+
+def test_a_pending_recharge_holds_the_suspension(world: World) -> None:
+    # Given a recharge in flight (the slot claimed and pending) on day 14
+    world.tenant("sus-inflight")
+    world.records.claim("sus-inflight", "evt-low-balance", int((START + timedelta(14)).timestamp()))
+    # Then the account is not suspended; once the slot is done, the next run suspends it
+    assert world.check("sus-inflight", 14) == "held_by_payment"
+    assert world.status("sus-inflight") is AccountStatus.ACTIVE
+    world.records.settle("sus-inflight", "evt-low-balance", {"state": "done"})
+    assert world.check("sus-inflight", 15) == "suspended"
