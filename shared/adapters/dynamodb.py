@@ -42,6 +42,7 @@ from shared.domain.errors import BillingError
 from shared.domain.rating.calendar import epoch_ms_to_local
 from shared.domain.rating.card import RateCard, load_card
 from shared.domain.rating.engine import Rating
+from shared.domain.rerate import LEDGER_RERATE, RerateChange
 from shared.domain.tenants import TenantSettings
 from shared.domain.usage import (
     LEDGER_USAGE,
@@ -51,6 +52,7 @@ from shared.domain.usage import (
     usage_entry_id,
 )
 from shared.ports import CommitRefused
+from shared.services.rerate import Applied
 
 #: a boto3 DynamoDB client (``boto3.client("dynamodb")``); boto3 ships no types
 DynamoClient = Any
@@ -726,6 +728,110 @@ class DynamoUsageStore:
                 return False
             raise
         return True
+
+    # -- re-rating (shared.services.rerate) ---------------------------------------------------
+
+    def apply_rerate(self, change: RerateChange) -> Applied:
+        """One re-rate adjustment: the ledger entry ``rerate#<run>#<call>`` (must not exist)
+        and the balance ``ADD`` in one transaction, so ledger sum == balance; then the rated
+        call's cost, with ``previous_cost`` and ``rerated_by`` kept.
+
+        RatedCallsTable is never in a transaction (docs/data-model.md), so the call is
+        updated after the commit, conditionally (its cost is still the old one, or this run
+        already set it): a crash in between is finished by running the same re-rate again,
+        which finds its entry with the same amounts and completes the call.
+        """
+        entry = {
+            "tenant": change.tenant,
+            "entry_id": change.entry_id,
+            "kind": LEDGER_RERATE,
+            "amount": change.amount,
+            "currency": change.currency,
+            "difference": change.difference,
+            "period": change.period,
+            "call_id": change.call_id,
+            "run_id": change.run_id,
+            "previous_cost": change.old_cost,
+            "new_cost": change.new_cost,
+            "receipt": change.receipt,
+            "calls": 1,
+            "breakouts_applied": True,
+        }
+        outcome = Applied.WRITTEN
+        try:
+            with _errors(f"TransactWriteItems (rerate {change.entry_id})"):
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.tables.ledger,
+                                "Item": _item(entry),
+                                "ConditionExpression": "attribute_not_exists(#entry_id)",
+                                "ExpressionAttributeNames": _names("entry_id"),
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self.tables.balances,
+                                "Key": _item({"tenant": change.tenant}),
+                                "UpdateExpression": "ADD #balance :amount",
+                                "ExpressionAttributeNames": _names("balance"),
+                                "ExpressionAttributeValues": _values(amount=change.amount),
+                            }
+                        },
+                    ]
+                )
+        except Conflict as refused:
+            cause = refused.__cause__
+            codes = _cancellation_codes(cause) if isinstance(cause, ClientError) else []
+            if codes[:1] != ["ConditionalCheckFailed"]:
+                raise
+            stored = self._ledger_item(change.tenant, change.entry_id)
+            same = (
+                stored.get("previous_cost") == change.old_cost
+                and stored.get("new_cost") == change.new_cost
+            )
+            if not same:
+                return Applied.CONFLICT  # e.g. card A, then B, then A again: left for review
+            outcome = Applied.ALREADY
+        try:
+            with _errors(f"UpdateItem {self.tables.rated_calls} (rerate)"):
+                self.client.update_item(
+                    TableName=self.tables.rated_calls,
+                    Key=_item({"call_key": f"{change.tenant}#{change.call_id}"}),
+                    UpdateExpression=(
+                        "SET #cost = :new, #previous_cost = :old, #rerated_by = :entry, "
+                        "#prefix = :prefix, #destination = :destination, #band = :band, "
+                        "#card = :card, #billed_ms = :billed"
+                    ),
+                    ConditionExpression="#cost = :old OR #rerated_by = :entry",
+                    ExpressionAttributeNames=_names(
+                        "cost", "previous_cost", "rerated_by", "prefix", "destination", "band",
+                        "card", "billed_ms",
+                    ),
+                    ExpressionAttributeValues=_values(
+                        new=change.new_cost,
+                        old=change.old_cost,
+                        entry=change.entry_id,
+                        prefix=change.prefix,
+                        destination=change.destination,
+                        band=change.band,
+                        card=change.card,
+                        billed=change.billed_ms,
+                    ),
+                )
+        except Conflict:
+            pass  # the call moved on since it was read (another re-rate): the entry stands
+        return outcome
+
+    def _ledger_item(self, tenant: str, entry_id: str) -> dict[str, Any]:
+        with _errors(f"GetItem {self.tables.ledger}"):
+            found = self.client.get_item(
+                TableName=self.tables.ledger,
+                Key=_item({"tenant": tenant, "entry_id": entry_id}),
+                ConsistentRead=True,
+            ).get("Item")
+        return _plain(found) if found else {}
 
     # -- reads for the CLI, reports and tests ------------------------------------------------
 

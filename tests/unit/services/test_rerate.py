@@ -1,0 +1,216 @@
+"""Re-rating a period after a card fix: exact adjustments, idempotent runs, ledger = balance.
+
+The fake ledger enforces DynamoUsageStore.apply_rerate's conditions: the entry must not
+exist (a repeat with the same amounts finishes the call, other amounts are a conflict), the
+balance moves with the entry, the call's cost changes only from the old one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared.domain.errors import ValidationError
+from shared.domain.rating.card import load_card
+from shared.domain.rating.compiled import compile_card
+from shared.domain.rating.numbers import NumberingPlan
+from shared.domain.rerate import RerateChange, periods_between, rerate_run_id
+from shared.services.rerate import Applied, RerateRequest, rerate
+from tests.unit.builders import card, ms, rate
+
+D = Decimal
+
+
+@dataclass
+class FakeRerateStore:
+    """Rated calls of a tenant by period, the ledger and the cached balance."""
+
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ledger: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance: Decimal = field(default_factory=lambda: Decimal("10"))
+    crash_after_entry: bool = False
+
+    def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
+        return [
+            dict(values)
+            for values in sorted(self.calls.values(), key=lambda v: v["answer_ms"])
+            if values["tenant_period"] == f"{tenant}#{period}"
+        ]
+
+    def apply_rerate(self, change: RerateChange) -> Applied:
+        outcome = Applied.WRITTEN
+        stored = self.ledger.get(change.entry_id)
+        if stored is None:
+            self.ledger[change.entry_id] = {
+                "amount": change.amount,
+                "previous_cost": change.old_cost,
+                "new_cost": change.new_cost,
+                "period": change.period,
+                "receipt": change.receipt,
+                "kind": "rerate",
+            }
+            self.balance += change.amount
+            if self.crash_after_entry:
+                self.crash_after_entry = False
+                raise RuntimeError("crash between the commit and the call update")
+        elif (stored["previous_cost"], stored["new_cost"]) == (change.old_cost, change.new_cost):
+            outcome = Applied.ALREADY
+        else:
+            return Applied.CONFLICT
+        call = self.calls[change.call_id]
+        if call["cost"] == change.old_cost or call.get("rerated_by") == change.entry_id:
+            call.update(
+                cost=change.new_cost, previous_cost=change.old_cost, rerated_by=change.entry_id
+            )
+        return outcome
+
+
+WRONG = card(
+    rate("49", "0.0140", initial=60, increment=6, destination="Germany"),
+    rate("44", "0.0300", initial=60, increment=60, destination="United Kingdom"),
+)
+FIXED = card(
+    rate("49", "0.0120", initial=60, increment=6, destination="Germany"),
+    rate("44", "0.0300", initial=60, increment=60, destination="United Kingdom"),
+)
+
+
+def _stored(call_id: str, callee: str, answer: str, talk_s: int, cost: str) -> dict[str, Any]:
+    answer_ms = ms(answer)
+    return {
+        "tenant": "acme",
+        "call_id": call_id,
+        "service": "voice",
+        "direction": "out",
+        "callee": callee,
+        "start_ms": answer_ms - 5000,
+        "answer_ms": answer_ms,
+        "end_ms": answer_ms + talk_s * 1000,
+        "talk_ms": talk_s * 1000,
+        "quantity": 0,
+        "cost": D(cost),
+        "destination": "Germany" if callee.startswith("49") else "United Kingdom",
+        "tenant_period": f"acme#{answer[:7]}",
+    }
+
+
+def _store() -> FakeRerateStore:
+    # costs as the wrong card charged them (0.0140/min, 60/6 on 49; 0.0300/min 60/60 on 44)
+    calls = [
+        # 75 s → 60 + 3 × 6 = 78 s × 0.0140 / 60 = 0.0182
+        _stored("g1", "4930111", "2026-03-02T10:00:00Z", 75, "0.0182"),
+        # 30 s → the 60 s minimum: 0.0140
+        _stored("g2", "4930222", "2026-03-10T10:00:00Z", 30, "0.0140"),
+        # 121 s → 60 + 11 × 6 = 126 s × 0.0140 / 60 = 0.0294
+        _stored("g3", "4930333", "2026-03-31T23:00:00Z", 121, "0.0294"),
+        # 90 s → 120 s × 0.0300 / 60 = 0.0600: unchanged by the fix
+        _stored("u1", "442071234567", "2026-03-15T10:00:00Z", 90, "0.0600"),
+        # outside the range (April): never considered
+        _stored("g4", "4930444", "2026-04-01T10:00:00Z", 75, "0.0182"),
+    ]
+    return FakeRerateStore(calls={values["call_id"]: values for values in calls})
+
+
+def _request(dry_run: bool = False) -> RerateRequest:
+    return RerateRequest(
+        tenant="acme",
+        day_from=date(2026, 3, 1),
+        day_to=date(2026, 3, 31),
+        card=compile_card(load_card(FIXED)),
+        card_hash="fixed-card-hash",
+        plan=NumberingPlan(),
+        dry_run=dry_run,
+    )
+
+
+def test_a_rate_fix_on_one_destination_changes_its_calls_by_exact_amounts() -> None:
+    store = _store()
+    summary = rerate(_request(), store, store)
+    # at 0.0120: g1 78 s → 0.0156 (−0.0026), g2 60 s → 0.0120 (−0.0020),
+    # g3 126 s → 0.0252 (−0.0042); total −0.0088; u1 unchanged; g4 is April
+    assert (summary.considered, summary.changed, summary.unchanged) == (4, 3, 1)
+    assert (summary.written, summary.already, summary.conflicts) == (3, 0, 0)
+    assert summary.total_difference == D("-0.0088")
+    assert summary.by_destination == {"Germany": D("-0.0088")}
+    run = rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "fixed-card-hash")
+    amounts = {entry_id: entry["amount"] for entry_id, entry in store.ledger.items()}
+    # the ledger's sign: usage is negative, so a cheaper call gives money back (old − new)
+    assert amounts == {
+        f"rerate#{run}#g1": D("0.0026"),
+        f"rerate#{run}#g2": D("0.0020"),
+        f"rerate#{run}#g3": D("0.0042"),
+    }
+    assert store.balance == D("10.0088")
+    assert {e["period"] for e in store.ledger.values()} == {"2026-03"}
+    g1 = store.calls["g1"]
+    assert (g1["cost"], g1["previous_cost"], g1["rerated_by"]) == (
+        D("0.0156"), D("0.0182"), f"rerate#{run}#g1"
+    )
+    assert store.calls["g4"]["cost"] == D("0.0182")
+    receipt = json.loads(store.ledger[f"rerate#{run}#g1"]["receipt"])
+    assert (receipt["cost"], receipt["billed_s"], receipt["prefix"]) == ("0.0156", "78.000", "49")
+
+
+def test_running_the_same_rerate_twice_changes_nothing() -> None:
+    store = _store()
+    rerate(_request(), store, store)
+    ledger, balance = dict(store.ledger), store.balance
+    again = rerate(_request(), store, store)
+    # every call now costs what the fixed card says: nothing to adjust
+    assert (again.changed, again.written, again.unchanged) == (0, 0, 4)
+    assert again.total_difference == D(0)
+    assert (store.ledger, store.balance) == (ledger, balance)
+
+
+def test_a_crash_between_the_entry_and_the_call_is_finished_by_the_same_run() -> None:
+    store = _store()
+    store.crash_after_entry = True
+    with pytest.raises(RuntimeError):
+        rerate(_request(), store, store)
+    # g1's entry and balance are in, its call still has the old cost
+    assert store.calls["g1"]["cost"] == D("0.0182")
+    summary = rerate(_request(), store, store)
+    assert (summary.written, summary.already) == (2, 1)
+    assert store.calls["g1"]["cost"] == D("0.0156")
+    assert store.balance == D("10.0088")  # the balance moved once per call
+
+
+def test_a_dry_run_writes_nothing() -> None:
+    store = _store()
+    summary = rerate(_request(dry_run=True), store, store)
+    assert (summary.changed, summary.written) == (3, 0)
+    assert summary.total_difference == D("-0.0088")
+    assert (store.ledger, store.balance) == ({}, D("10"))
+
+
+def test_calls_the_fixed_card_cannot_rate_are_counted_and_left_alone() -> None:
+    store = _store()
+    only_uk = card(rate("44", "0.0300", initial=60, increment=60, destination="United Kingdom"))
+    request = RerateRequest(
+        "acme", date(2026, 3, 1), date(2026, 3, 31), compile_card(load_card(only_uk)), "h",
+        NumberingPlan(),
+    )
+    summary = rerate(request, store, store)
+    assert summary.failed == {"no_rate": 3}
+    assert (summary.unchanged, summary.changed, store.ledger) == (1, 0, {})
+
+
+def test_periods_of_a_range_and_bad_ranges() -> None:
+    assert periods_between(date(2026, 11, 30), date(2027, 2, 1)) == [
+        "2026-11", "2026-12", "2027-01", "2027-02"
+    ]
+    with pytest.raises(ValidationError, match="before"):
+        periods_between(date(2026, 3, 2), date(2026, 3, 1))
+
+
+def test_the_run_id_depends_on_tenant_range_and_card_content() -> None:
+    base = rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "h1")
+    assert base == rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "h1")
+    assert base != rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "h2")
+    assert base != rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 30), "h1")
+    assert base != rerate_run_id("beta", date(2026, 3, 1), date(2026, 3, 31), "h1")
