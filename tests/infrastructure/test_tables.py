@@ -313,8 +313,12 @@ def test_stripe_webhook_appends_to_the_ledger_and_reads_one_secret(
 def test_stripe_webhook_is_post_stripe_webhook_on_an_http_api(template: dict[str, Any]) -> None:
     events = template["Resources"]["StripeWebhookFunction"]["Properties"]["Events"]
 
+    # on the stack's own, throttled HTTP API (tests/infrastructure/test_hardening.py)
     assert events == {
         "StripeWebhook": {
-            "Type": "HttpApi", "Properties": {"Path": "/stripe/webhook", "Method": "POST"}
+            "Type": "HttpApi",
+            "Properties": {
+                "ApiId": {"Ref": "WebhookApi"}, "Path": "/stripe/webhook", "Method": "POST"
+            },
         }
     }
