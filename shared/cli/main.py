@@ -18,7 +18,9 @@ from shared.cli import (
     payment_history_commands,
     payments_commands,
     rate_command,
+    rerate_command,
     stack_commands,
+    status_command,
 )
 from shared.domain.errors import BillingError
 
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     stack_commands.register(commands)
     payments_commands.register(commands)
     payment_history_commands.register(commands)
+    status_command.register(commands)
+    rerate_command.register(commands)
     return parser
 
 
