@@ -108,7 +108,9 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     )["Item"]
     assert raw["period"]["S"] == "2026-03"
     receipt = json.loads(raw["receipt"]["S"])
-    assert (receipt["cost"], receipt["billed_s"], receipt["card"]) == ("0.0156", "78.000", "rr-card")
+    assert (receipt["cost"], receipt["billed_s"], receipt["card"]) == (
+        "0.0156", "78.000", "rr-card"
+    )
     # 4.8602 + 0.0088 = 4.8690, and the balance is the ledger's sum
     assert store.balance("rr-t") == D("4.8690") == store.ledger_sum("rr-t")
     march = {row.call_id: row for row in store.rated_calls("rr-t", "2026-03")}
