@@ -1,12 +1,15 @@
 """Money: exact decimal amounts with a currency, and every rounding rule by name.
 
-Rounding happens in exactly three named places:
+Rounding happens in exactly these named places:
 
 * :func:`round_call_cost` — a rated call's cost, once, with the rate's decimals and method;
 * :func:`round_increment_cost` — optional per-increment rounding (``increment_precision``),
   always half-up;
 * :func:`to_minor_units` — invoice lines and payment amounts, to the currency's ISO 4217
   minor unit, half-even (banker's rounding, so rounding errors do not drift one way).
+* :func:`round_invoice_amount` — each invoice line, tax group and prorated fee, to the
+  currency's minor unit, half-up (commercial rounding, symmetric for credits; what tax
+  authorities expect on a tax invoice; docs/invoicing.md).
 
 Rating works on exact rationals (integer numerator over integer denominator) so that the one
 rounding of a call sees the true value, not a value already rounded by a division.
@@ -26,6 +29,7 @@ from decimal import (
     InvalidOperation,
 )
 from enum import StrEnum
+from fractions import Fraction
 
 from shared.domain.errors import ValidationError
 
@@ -251,3 +255,16 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     if isinstance(units, bool) or not isinstance(units, int):
         raise ValidationError(f"a minor-unit amount must be an integer, got {units!r}")
     return Decimal(units).scaleb(-minor_units(currency))
+
+
+def round_invoice_amount(amount: Decimal | Fraction, currency: str) -> Decimal:
+    """The invoice rounding: half-up (away from zero on a tie) to the currency's minor unit.
+
+    Takes an exact Fraction too, so a prorated fee (price × days / days in period) is
+    rounded once from its true value, never from a division already rounded."""
+    if isinstance(amount, Fraction):
+        numerator, denominator = amount.numerator, amount.denominator
+    else:
+        numerator, denominator = decimal_as_ratio(amount)
+    places = minor_units(currency)
+    return units_to_decimal(round_ratio(numerator, denominator, places, Rounding.HALF_UP), places)

@@ -9,6 +9,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.calls import Direction
+from shared.domain.invoicing.invoice import DEFAULT_PAYMENT_TERMS_DAYS
+from shared.domain.invoicing.plans import Subscription
+from shared.domain.invoicing.tax import TaxProfile
 from shared.domain.rating.numbers import DEFAULT_EMERGENCY_NUMBERS, NumberingPlan
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -64,6 +67,12 @@ class TenantSettings(BaseModel):
     credit_limit: Decimal | None = None
     #: fraud guard: block outbound international calls once a day's spend exceeds this
     daily_spend_cap: Decimal | None = None
+    #: billing profile (issue 7, docs/invoicing.md); all optional so stored tenants load
+    subscription: Subscription | None = None
+    tax: TaxProfile = Field(default_factory=TaxProfile)
+    billing_name: str = ""  # name on invoices; ``name`` when empty
+    billing_address: tuple[str, ...] = ()
+    payment_terms_days: int = Field(default=DEFAULT_PAYMENT_TERMS_DAYS, ge=0)
     #: days past an invoice's due date before the account is suspended (SPEC 7; warned a
     #: week and a day before: days 7 and 13 of the default 14)
     suspension_grace_days: int = Field(default=14, ge=1, le=365)
