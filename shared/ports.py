@@ -289,3 +289,11 @@ class PaymentsInFlight(Protocol):
         """A payment for the tenant started and not yet final (a recharge slot pending, a
         PaymentIntent processing or awaiting the customer's action), ``now`` epoch seconds."""
         ...
+
+
+class AccountUsage(Protocol):
+    """What call admission reads of the usage tables (``DynamoUsageStore``)."""
+
+    def balance(self, tenant: str) -> Decimal: ...
+
+    def day_spend(self, tenant: str, day: str) -> Decimal: ...
