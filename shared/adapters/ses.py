@@ -4,16 +4,25 @@ What a tenant is told: a declined card (and that we back off before the next try
 authentication needed (the bank wants the tenant present: no blind retry), no card on file.
 A notification is best effort: the recharge's outcome is already recorded when it is sent,
 so a failure to send is logged (and counted) but never undoes or repeats the recharge.
+
+Invoice emails (:class:`SesInvoiceMailer`) carry the invoice PDF as an attachment, so they go
+out as a raw MIME message (SendRawEmail); their text names the number, total and due date only.
 """
 
 from __future__ import annotations
 
+import email.policy
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
+from email.message import EmailMessage
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.observability import logger
+from shared.domain.errors import BillingError
+from shared.formats.invoice_pdf import InvoiceDocument, format_amount
+from shared.observability import logger, mask_number
 
 SUBJECTS = {
     "declined": "Your card was declined: wallet not recharged",
@@ -87,3 +96,121 @@ class SesNotifier:
             )
             return
         logger.info("tenant notified", extra={"tenant": tenant, "notification": kind})
+
+
+# ------------------------------------------------------------------ invoice emails (issue 7)
+
+#: A phone-like run: 7 or more digits, possibly split by spaces, dots, dashes or brackets.
+_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
+
+
+def _one_line(text: str) -> str:
+    """Free text safe for a header or a line: control characters (CR/LF would inject
+    headers) become spaces and whitespace is collapsed."""
+    cleaned = "".join(" " if unicodedata.category(char)[0] == "C" else char for char in text)
+    return " ".join(cleaned.split())
+
+
+def _name(text: str) -> str:
+    """A party's name for the email: one line, phone-like runs masked (a tenant named after
+    its number must not put a subscriber number in a mailbox)."""
+    return _PHONE_LIKE.sub(lambda match: mask_number(match.group()), _one_line(text))
+
+
+def invoice_attachment_name(number: str) -> str:
+    """``<number>.pdf``, with anything but letters, digits, ``.``, ``_`` and ``-`` replaced by
+    ``-`` (a ``/`` in a number would otherwise be a path in the recipient's mail client)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip(".-")
+    return f"{safe or 'invoice'}.pdf"
+
+
+def invoice_message(document: InvoiceDocument) -> tuple[str, str]:
+    """(subject, text) of an invoice email: number, total, balance and due date. No line
+    detail, account data or secrets: the PDF attached is the invoice."""
+    currency = document.currency
+    number = _one_line(document.number)
+    total = format_amount(document.total, currency)
+    due = document.due_date.isoformat()
+    seller = _name(document.seller.name)
+    subject = f"{document.title} {number} from {seller}: {total} {currency}, due {due}"
+    if document.balance_due > 0:
+        balance = format_amount(document.balance_due, currency)
+        to_pay = f"Balance due: {balance} {currency} by {due}."
+    else:
+        to_pay = "Nothing to pay: this invoice is settled."
+    text = "\n".join(
+        (
+            f"Hello {_name(document.buyer.name)},",
+            "",
+            f"Your {document.title.lower()} {number} for "
+            f"{document.period_start.isoformat()} to {document.period_end.isoformat()} "
+            "is attached as a PDF.",
+            "",
+            f"Total: {total} {currency}",
+            f"Due date: {due}",
+            to_pay,
+            "",
+            seller,
+        )
+    )
+    return subject, text
+
+
+#: CRLF line ends, headers folded at 78 columns, 76-column base64 and quoted-printable:
+#: what RFC 5322 and RFC 2045 ask of a message on the wire.
+_MIME_POLICY = email.policy.SMTP
+
+
+def invoice_email(
+    document: InvoiceDocument, pdf: bytes, sender: str, recipient: str
+) -> EmailMessage:
+    """The MIME message: a plain-text part and the PDF attached as ``<number>.pdf``."""
+    subject, text = invoice_message(document)
+    message = EmailMessage(policy=_MIME_POLICY)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message.set_content(text, charset="utf-8", cte="quoted-printable")
+    message.add_attachment(
+        pdf,
+        maintype="application",
+        subtype="pdf",
+        filename=invoice_attachment_name(document.number),
+    )
+    return message
+
+
+class InvoiceEmailNotSent(BillingError):
+    """SES refused or could not take the invoice email; the caller decides on a retry (the
+    invoice stays issued and stored either way)."""
+
+
+class SesInvoiceMailer:
+    """Invoice emails through SES SendRawEmail (the only SES v1 call that takes attachments),
+    from one verified identity."""
+
+    def __init__(self, client: Any, sender: str) -> None:
+        self._client = client
+        self._sender = sender
+
+    def send_invoice(self, recipient: str, document: InvoiceDocument, pdf: bytes) -> str:
+        """Send the invoice with its PDF; the SES message id, or :class:`InvoiceEmailNotSent`."""
+        message = invoice_email(document, pdf, self._sender, recipient)
+        try:
+            answer = self._client.send_raw_email(
+                Source=self._sender,
+                Destinations=[recipient],
+                RawMessage={"Data": message.as_bytes()},
+            )
+        except (BotoCoreError, ClientError) as error:
+            code = error.response["Error"].get("Code", "") if isinstance(error, ClientError) else ""
+            logger.error(
+                "invoice email not sent",
+                extra={"invoice": document.number, "error": type(error).__name__, "code": code},
+            )
+            raise InvoiceEmailNotSent(
+                f"invoice {document.number}: SES did not send the email ({code or error})"
+            ) from error
+        message_id = str(answer["MessageId"])
+        logger.info("invoice emailed", extra={"invoice": document.number, "message_id": message_id})
+        return message_id
