@@ -16,13 +16,15 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.domain.errors import BillingError
-from shared.formats.invoice_pdf import InvoiceDocument, format_amount
 from shared.observability import logger, mask_number
+
+if TYPE_CHECKING:  # the PDF module loads reportlab: not on wallet_recharge's cold start
+    from shared.formats.invoice_pdf import InvoiceDocument
 
 SUBJECTS = {
     "declined": "Your card was declined: wallet not recharged",
@@ -127,6 +129,8 @@ def invoice_attachment_name(number: str) -> str:
 def invoice_message(document: InvoiceDocument) -> tuple[str, str]:
     """(subject, text) of an invoice email: number, total, balance and due date. No line
     detail, account data or secrets: the PDF attached is the invoice."""
+    from shared.formats.invoice_pdf import format_amount
+
     currency = document.currency
     number = _one_line(document.number)
     total = format_amount(document.total, currency)
