@@ -107,7 +107,13 @@ def aggregate_usage(rows: Iterable[UsageRow], currency: str, zone: str | None) -
         entry.quantity += row.quantity
         entry.cost += row.cost
         by_server[row.account] = by_server.get(row.account, Decimal(0)) + row.cost
-    return UsageSummary(currency, dict(sorted(totals.items())), by_server)
+    ordered = sorted(totals.items(), key=lambda item: _line_order(item[0]))
+    return UsageSummary(currency, dict(ordered), by_server)
+
+
+def _line_order(key: UsageKey) -> tuple[str, str, bool, str]:
+    """Periods oldest first, services by name, outbound before inbound."""
+    return key.period, key.service, key.direction != "out", key.direction
 
 
 def late_calls(rows: Iterable[UsageRow], invoiced: set[str] | frozenset[str]) -> list[UsageRow]:
