@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.checkpoint import FileCheckpoint
+from shared.domain.consistency import ChargedCall, LedgerFacts
 from shared.domain.rating.card import RateCard
 from shared.domain.rating.engine import Rating
 from shared.domain.suspension import OpenInvoice
 from shared.domain.tenants import AccountStatus, TenantSettings
-from shared.domain.usage import ChunkCommit, StoredCall
+from shared.domain.usage import BreakoutDelta, ChunkCommit, StoredCall
 
 
 class RatedSink(Protocol):
@@ -297,3 +298,22 @@ class AccountUsage(Protocol):
     def balance(self, tenant: str) -> Decimal: ...
 
     def day_spend(self, tenant: str, day: str) -> Decimal: ...
+
+
+class ConsistencyReads(Protocol):
+    """What the daily consistency check reads (``shared.adapters.consistency_store``)."""
+
+    def tenant_ids(self) -> list[str]: ...
+
+    def balance(self, tenant: str) -> Decimal: ...
+
+    def ledger_facts(self, tenant: str) -> LedgerFacts: ...
+
+    def breakout_rows(self, tenant: str, first_day: str) -> dict[tuple[str, str], BreakoutDelta]:
+        """The tenant's stored breakout rows from ``first_day`` on, by (day, destination)."""
+        ...
+
+    def charged_calls(self, first_start_ms: int) -> Iterable[ChargedCall]:
+        """Every tenant's stored rated calls started (or, with no start, answered) at or
+        after ``first_start_ms``, charged or not (the check keeps the charged ones)."""
+        ...
