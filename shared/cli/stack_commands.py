@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from shared.cli import breakout_command
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
 from shared.domain.call_status import call_status
 from shared.domain.errors import ValidationError
@@ -64,13 +65,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     balance.add_argument("--json", action="store_true")
     balance.set_defaults(handler=run_balance)
 
-    breakout = commands.add_parser("breakout", help="per day and destination (local stack)")
-    breakout.add_argument("--tenant", required=True)
+    breakout = commands.add_parser(
+        "breakout", help="per day and destination (local stack, or offline from a CDR file)"
+    )
+    breakout.add_argument("--tenant", help="the tenant (local stack); optional offline")
     breakout.add_argument("--from", dest="day_from", help="first UTC day, YYYY-MM-DD")
     breakout.add_argument("--to", dest="day_to", help="last UTC day, YYYY-MM-DD")
     breakout.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     breakout.add_argument("--json", action="store_true")
     breakout.set_defaults(handler=run_breakout)
+    breakout_command.extend(breakout)  # CSV, HTML, margin, offline (issue 8)
 
 
 def register_local_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
