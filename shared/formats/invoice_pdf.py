@@ -25,7 +25,7 @@ import math
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +35,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from shared.domain.errors import ValidationError
+from shared.domain.invoicing.invoice import Invoice
+from shared.domain.invoicing.periods import BillingPeriod
+from shared.domain.invoicing.tax import Party, Treatment, treatment
 from shared.domain.money import minor_units, validate_currency
 
 # ------------------------------------------------------------------------- the view model
@@ -512,8 +516,8 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
         _draw_brand(canvas, document, accent)
         if number == 1:
             _draw_meta(canvas, document)
-            _draw_party(canvas, SELLER_BOX, "From", document.seller, document.tax_invoice)
-            _draw_party(canvas, BUYER_BOX, "Bill to", document.buyer, document.tax_invoice)
+            _draw_party(canvas, SELLER_BOX, "From", document.seller)
+            _draw_party(canvas, BUYER_BOX, "Bill to", document.buyer)
         else:
             _draw_continuation(canvas, document)
         if page.rows:
@@ -593,9 +597,7 @@ def _draw_meta(canvas: Canvas, document: InvoiceDocument) -> None:
         y -= 13
 
 
-def _draw_party(
-    canvas: Canvas, box: Box, label: str, party: PrintedParty, tax_invoice: bool
-) -> None:
+def _draw_party(canvas: Canvas, box: Box, label: str, party: PrintedParty) -> None:
     """Name, address and tax id, wrapped to the block. A name and address too long for
     PARTY_MAX_LINES lines are cut with an ellipsis; the tax id line is never cut away (a
     tax invoice without the buyer's tax id is not one)."""
@@ -607,9 +609,8 @@ def _draw_party(
     for address_line in party.address:
         lines.extend((text, FONT) for text in wrap(address_line, box.width, FONT, 9))
     tax_lines: list[tuple[str, str]] = []
-    if party.tax_id or tax_invoice:
-        tax_id = f"Tax ID: {party.tax_id or 'not given'}"
-        tax_lines = [(_clip(tax_id, box.width, FONT, 9), FONT)]
+    if party.tax_id:
+        tax_lines = [(_clip(f"Tax ID: {party.tax_id}", box.width, FONT, 9), FONT)]
     room = PARTY_MAX_LINES - len(tax_lines)
     if len(lines) > room:
         last, font = lines[room - 1]
@@ -782,3 +783,65 @@ def _draw_footer(canvas: Canvas, document: InvoiceDocument, number: int, count: 
         colour=MUTED,
         right=True,
     )
+
+
+# ------------------------------------------------------------- from the domain invoice
+
+
+def document_for(invoice: Invoice, brand: Brand | None = None) -> InvoiceDocument:
+    """The view of an issued domain invoice: its own seller and buyer, each line with its
+    tax rates, the tax groups, the notes, and the period as first and last day.
+
+    A Draft has no number or dates yet and is never sent, so it is refused. The invoice is a
+    tax invoice when the seller has a tax id (both parties' ids are then printed); reverse
+    charge is the domain's own :func:`treatment` of the two parties."""
+    if invoice.number is None or invoice.issue_date is None or invoice.due_date is None:
+        raise ValidationError(
+            f"invoice of {invoice.tenant} {invoice.period} is a {invoice.status}: issue it "
+            "(number, issue and due date) before rendering its PDF"
+        )
+    period = BillingPeriod.parse(invoice.period, invoice.zone)
+    return InvoiceDocument(
+        number=invoice.number,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        period_start=period.start,
+        period_end=period.end - timedelta(days=1),
+        status=str(invoice.status),
+        currency=invoice.currency,
+        seller=_printed(invoice.seller),
+        buyer=_printed(invoice.buyer),
+        lines=tuple(
+            DocumentLine(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                tax_rates=tuple(code.rate for code in line.taxes),
+                unit=line.unit,
+                informational=line.informational,
+            )
+            for line in invoice.lines
+        ),
+        subtotal=invoice.subtotal,
+        tax=invoice.tax,
+        total=invoice.total,
+        paid=invoice.paid,
+        balance_due=invoice.balance_due,
+        tax_invoice=bool(invoice.seller.tax_id),
+        reverse_charge=treatment(invoice.seller, invoice.buyer) is Treatment.REVERSE_CHARGE,
+        tax_breakdown=tuple(
+            TaxBreakdown(group.name, group.rate, group.base, group.amount)
+            for group in invoice.tax_groups
+        ),
+        notes=invoice.notes,
+        brand=brand,
+    )
+
+
+def _printed(party: Party) -> PrintedParty:
+    """Name, address lines and the country code (unless the address already ends with it)."""
+    address = party.address
+    if party.country and (not address or address[-1].strip() != party.country):
+        address = (*address, party.country)
+    return PrintedParty(party.name, address, party.tax_id or None)

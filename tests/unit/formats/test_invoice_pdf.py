@@ -18,6 +18,10 @@ import pypdfium2
 import pytest
 from PIL import Image
 
+from shared.domain.errors import ValidationError
+from shared.domain.invoicing.invoice import Invoice, InvoiceStatus
+from shared.domain.invoicing.lines import InvoiceLine, LineKind
+from shared.domain.invoicing.tax import Party, Surcharge, TaxRules, with_taxes
 from shared.formats.invoice_pdf import (
     BALANCE_ROW_BOX,
     CONTENT_WIDTH,
@@ -37,6 +41,7 @@ from shared.formats.invoice_pdf import (
     InvoiceDocument,
     PrintedParty,
     TaxBreakdown,
+    document_for,
     format_amount,
     format_quantity,
     format_rates,
@@ -377,3 +382,141 @@ def test_reverse_charge_is_noted() -> None:
     (text,) = page_texts(render_invoice_pdf(document))
 
     assert " ".join(REVERSE_CHARGE_NOTE.split()[:6]) in " ".join(text.split())
+
+
+# ----------------------------------------------------------- from the domain invoice
+
+
+def issued_invoice(buyer: Party, prepaid: bool = False) -> Invoice:
+    """A July 2026 invoice of a GB seller, issued 2026-08-01 on 14 days' terms."""
+    seller = Party(
+        name="Nimbus Voice Ltd", address=("1 Dock Road", "Leeds"), country="GB", tax_id="GB111"
+    )
+    rules = {
+        "GB": TaxRules(
+            country="GB",
+            default_rate=Decimal(20),
+            surcharges=(Surcharge(name="Telecom levy", rate=Decimal("2.5")),),
+        )
+    }
+    lines = (
+        InvoiceLine(
+            kind=LineKind.SUBSCRIPTION,
+            description="Business 10 plan",
+            amount=Decimal("49.00"),
+            unit_price=Decimal("49.00"),
+        ),
+        InvoiceLine(
+            kind=LineKind.USAGE,
+            description="Outbound calls, mobile",
+            amount=Decimal("15.43"),
+            quantity=Decimal("1234.5"),
+            unit="min",
+            unit_price=Decimal("0.0125"),
+            informational=prepaid,
+        ),
+        InvoiceLine(
+            kind=LineKind.ONE_TIME,
+            description="Number port",
+            amount=Decimal("25.00"),
+            unit_price=Decimal("25.00"),
+        ),
+    )
+    taxed, notes = with_taxes(lines, seller, buyer, rules)
+    draft = Invoice.draft(
+        tenant="acme",
+        period="2026-07",
+        zone="Europe/London",
+        currency="GBP",
+        prepaid=prepaid,
+        seller=seller,
+        buyer=buyer,
+        lines=taxed,
+        notes=notes,
+    )
+    return draft.issue("INV-000042", date(2026, 8, 1))
+
+
+def test_an_issued_domain_invoice_maps_to_the_document_and_prints() -> None:
+    # Given a GB buyer (standard tax) and a payment of 20.00. By hand:
+    #   VAT 20% on 49.00 + 15.43 + 25.00 = 89.43 → 17.886 → 17.89
+    #   levy 2.5% on the telecom lines 49.00 + 15.43 = 64.43 → 1.61075 → 1.61
+    #   tax 19.50, total 108.93, paid 20.00, balance due 88.93
+    buyer = Party(name="Acme Ltd", address=("2 Mill Lane", "York", "GB"), country="GB")
+    invoice_ = issued_invoice(buyer).record_payment("pi_1", Decimal("20.00"), date(2026, 8, 2))
+
+    document = document_for(invoice_, Brand("Nimbus Voice"))
+
+    assert (document.number, document.status, document.currency) == (
+        "INV-000042",
+        "Partially Paid",
+        "GBP",
+    )
+    assert (document.issue_date, document.due_date) == (date(2026, 8, 1), date(2026, 8, 15))
+    assert (document.period_start, document.period_end) == (date(2026, 7, 1), date(2026, 7, 31))
+    assert document.seller == PrintedParty(
+        "Nimbus Voice Ltd", ("1 Dock Road", "Leeds", "GB"), "GB111"
+    )
+    assert document.buyer == PrintedParty("Acme Ltd", ("2 Mill Lane", "York", "GB"), None)
+    assert [line.tax_rates for line in document.lines] == [
+        (Decimal(20), Decimal("2.5")),
+        (Decimal(20), Decimal("2.5")),
+        (Decimal(20),),
+    ]
+    assert (document.subtotal, document.tax, document.total) == (
+        Decimal("89.43"),
+        Decimal("19.50"),
+        Decimal("108.93"),
+    )
+    assert (document.paid, document.balance_due) == (Decimal("20.00"), Decimal("88.93"))
+    assert document.tax_invoice and not document.reverse_charge
+
+    (text,) = page_texts(render_invoice_pdf(document))
+    flat = " ".join(text.split())
+    for expected in (
+        "INV-000042",
+        "2026-07-01 – 2026-07-31",
+        "Business 10 plan",
+        "20% + 2.5%",
+        "Number port",
+        "25.00",
+        "VAT 20% on 89.43: 17.89",
+        "Telecom levy 2.5% on 64.43: 1.61",
+        "108.93",
+        "88.93",
+        "Tax ID: GB111",
+    ):
+        assert expected in flat, expected
+    assert flat.count("Tax ID:") == 1  # a consumer buyer has none to print
+
+
+def test_a_business_buyer_abroad_gets_the_reverse_charge_and_prepaid_usage_is_a_statement() -> None:
+    # Given a German business buyer with a tax id, prepaid: usage 15.43 is informational;
+    # no tax at all; total = 49.00 + 25.00 = 74.00
+    buyer = Party(
+        name="Beispiel GmbH", address=("Berlin",), country="DE", tax_id="DE999", business=True
+    )
+
+    document = document_for(issued_invoice(buyer, prepaid=True))
+
+    assert document.reverse_charge
+    assert (document.subtotal, document.tax, document.total) == (
+        Decimal("74.00"),
+        Decimal("0"),
+        Decimal("74.00"),
+    )
+    (text,) = page_texts(render_invoice_pdf(document))
+    flat = " ".join(text.split())
+    assert "Reverse charge: tax to be accounted for by the recipient" in flat
+    assert REVERSE_CHARGE_NOTE not in flat  # the domain's note, not a second one
+    assert flat.index(INFORMATIONAL_HEADING) < flat.index("Outbound calls, mobile")
+
+
+def test_a_draft_is_not_rendered() -> None:
+    buyer = Party(name="Acme Ltd", country="GB")
+    draft = issued_invoice(buyer).model_copy(
+        update={"status": InvoiceStatus.DRAFT, "number": None, "issue_date": None}
+    )
+
+    with pytest.raises(ValidationError, match="issue it"):
+        document_for(draft)
