@@ -16,6 +16,7 @@ import boto3
 from pydantic import SecretStr
 
 from shared.adapters.account_store import DynamoPaymentsInFlight, DynamoTenantAccounts
+from shared.adapters.consistency_store import DynamoConsistencyReads
 from shared.adapters.dynamodb import (
     DynamoCardStore,
     DynamoTenantDirectory,
@@ -34,6 +35,7 @@ from shared.domain.errors import BillingError
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
 from shared.ports import Notifier, OpenInvoices
+from shared.services.consistency_check import ConsistencyReport, run_consistency_check
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
 from shared.services.payments_webhook import WebhookDeps
@@ -301,3 +303,13 @@ def restore_on_payment(
         now=lambda: datetime.now(UTC),
     )
     return lambda tenant: restore_if_settled(tenant, deps)
+
+
+def consistency_check_job(
+    dynamodb: Any, tables: UsageTables, tenants_table: str
+) -> Callable[[], ConsistencyReport]:
+    """invoice_cycle's ``consistency-check`` job: every tenant's balance and breakouts."""
+    from datetime import UTC, datetime
+
+    reads = DynamoConsistencyReads(dynamodb, tables, tenants_table)
+    return lambda: run_consistency_check(reads, lambda: datetime.now(UTC))
