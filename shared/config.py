@@ -90,3 +90,46 @@ class WalletRechargeSettings(BaseSettings):
     manual_topup_minimum: Decimal = Field(
         default=Decimal("5.00"), validation_alias="MANUAL_TOPUP_MINIMUM"
     )
+
+
+class InvoiceCycleSettings(BaseSettings):
+    """invoice_cycle: tables, the PDF bucket, the issuer, the seller and its tax rules.
+
+    The seller (``INVOICE_SELLER``, a JSON ``Party``: name, address, country, tax id) is
+    printed on every tax invoice; ``TAX_RULES`` is a JSON list of ``TaxRules``, one per
+    jurisdiction (buyer's country, else the seller's). A jurisdiction without rules stops
+    that tenant's invoice with a clear error instead of taxing it at 0. The Stripe key comes
+    as for wallet_recharge (SSM parameter in AWS, ``STRIPE_API_KEY`` locally); without
+    either, invoices are issued and emailed but not auto-paid.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    invoices_table: str = Field(validation_alias="INVOICES_TABLE")
+    tenants_table: str = Field(validation_alias="TENANTS_TABLE")
+    rated_calls_table: str = Field(validation_alias="RATED_CALLS_TABLE")
+    ledger_table: str = Field(validation_alias="LEDGER_TABLE")
+    balances_table: str = Field(validation_alias="BALANCES_TABLE")
+    breakouts_table: str = Field(default="", validation_alias="BREAKOUTS_TABLE")
+    payments_table: str = Field(validation_alias="PAYMENTS_TABLE")
+    #: PDFs under invoices/<tenant>/<number>.pdf (the CDR bucket, outside tenants/)
+    invoice_bucket: str = Field(validation_alias="INVOICE_BUCKET")
+    #: invoice numbers are <issuer>-NNNNNN, gapless per issuer
+    invoice_issuer: str = Field(default="INV", validation_alias="INVOICE_ISSUER")
+    #: usage is invoiced once the period has been closed this long (SPEC 7: 24 h)
+    settlement_lag_hours: int = Field(default=24, ge=0, validation_alias="SETTLEMENT_LAG_HOURS")
+    invoice_seller: str = Field(
+        default='{"name": "Telecom Billing Ltd", "address": ["1 Exchange Street", "London"], '
+        '"country": "GB", "tax_id": "GB123456789", "business": true}',
+        validation_alias="INVOICE_SELLER",
+    )
+    tax_rules: str = Field(
+        default='[{"country": "GB", "tax_name": "VAT", "default_rate": "20"}]',
+        validation_alias="TAX_RULES",
+    )
+    stripe_api_key: SecretStr | None = Field(default=None, validation_alias="STRIPE_API_KEY")
+    stripe_api_key_parameter: str | None = Field(
+        default=None, validation_alias="STRIPE_API_KEY_PARAMETER"
+    )
+    stripe_api_base: str | None = Field(default=None, validation_alias="STRIPE_API_BASE")
+    notification_sender: str | None = Field(default=None, validation_alias="NOTIFICATION_SENDER")

@@ -7,8 +7,11 @@ Clients honour ``AWS_ENDPOINT_URL``, which is how the local stack points them at
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -24,20 +27,33 @@ from shared.adapters.dynamodb import (
     UsageTables,
 )
 from shared.adapters.events import EventBridgePublisher
+from shared.adapters.invoice_store import (
+    DynamoInvoiceStore,
+    DynamoRerateEntries,
+    S3InvoiceFiles,
+)
 from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.adapters.s3 import S3CdrObjects
 from shared.adapters.secrets import ssm_secret
-from shared.adapters.ses import LogNotifier, SesNotifier
+from shared.adapters.ses import LogNotifier, SesInvoiceMailer, SesNotifier
 from shared.adapters.stripe_gateway import StripeGateway
 from shared.adapters.stripe_signature import StripeSignatureVerifier
-from shared.config import RateCallSettings, StripeWebhookSettings, WalletRechargeSettings
+from shared.config import (
+    InvoiceCycleSettings,
+    RateCallSettings,
+    StripeWebhookSettings,
+    WalletRechargeSettings,
+)
 from shared.domain.errors import BillingError
+from shared.domain.invoicing.tax import Party, TaxRules
 from shared.domain.rating.compiled import CompiledCard, compile_card
 from shared.domain.tenants import TenantSettings
 from shared.ports import Notifier, OpenInvoices
 from shared.services.consistency_check import ConsistencyReport, run_consistency_check
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
+from shared.services.invoice_delivery import BillingAddressMailer, render_pdf
+from shared.services.invoicing import InvoicingDeps, domain_builder
 from shared.services.payments_webhook import WebhookDeps
 from shared.services.recharge import RechargeDeps
 from shared.services.suspension import RestoreDeps, SuspensionDeps, restore_if_settled
@@ -303,6 +319,93 @@ def restore_on_payment(
         now=lambda: datetime.now(UTC),
     )
     return lambda tenant: restore_if_settled(tenant, deps)
+
+
+# -- invoicing (issue 7): invoice_cycle's invoice run, pay now, the webhook's invoice payments
+
+
+@lru_cache(maxsize=1)
+def invoice_cycle_settings() -> InvoiceCycleSettings:
+    return InvoiceCycleSettings()  # read from the environment
+
+
+def invoice_store(dynamodb: Any, invoices_table: str, payments_table: str) -> DynamoInvoiceStore:
+    return DynamoInvoiceStore(dynamodb, invoices_table, payments_table)
+
+
+@lru_cache(maxsize=1)
+def _invoice_cycle_base() -> InvoicingDeps:
+    """Built once per container; the clock is set per invocation (the schedule's time)."""
+    settings = invoice_cycle_settings()
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb")
+    records = DynamoPaymentRecords(dynamodb, settings.payments_table)
+    store = invoice_store(dynamodb, settings.invoices_table, settings.payments_table)
+    tables = UsageTables(
+        rated_calls=settings.rated_calls_table, ledger=settings.ledger_table,
+        balances=settings.balances_table, breakouts=settings.breakouts_table, files="",
+    )
+    gateway: StripeGateway | None = None
+    if settings.stripe_api_key is not None or settings.stripe_api_key_parameter:
+        api_key = _secret(session, settings.stripe_api_key, settings.stripe_api_key_parameter,
+                          "invoice_cycle", "STRIPE_API_KEY")
+        gateway = StripeGateway(api_key, settings.stripe_api_base)
+
+    def billing_email(tenant: str) -> str | None:
+        email = (records.get(f"stripe#{tenant}") or {}).get("email")
+        return str(email) if email else None
+
+    ses = (SesInvoiceMailer(session.client("ses"), settings.notification_sender)
+           if settings.notification_sender else None)
+    seller = Party.model_validate_json(settings.invoice_seller)
+    rules = {rule.country: rule for rule in
+             (TaxRules.model_validate(item) for item in json.loads(settings.tax_rules))}
+    return InvoicingDeps(
+        tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
+        accounts=DynamoTenantAccounts(dynamodb, settings.tenants_table),
+        usage=DynamoUsageStore(dynamodb, tables),
+        credits=records,
+        adjustments=DynamoRerateEntries(dynamodb, settings.ledger_table),
+        store=store,
+        files=S3InvoiceFiles(session.client("s3"), settings.invoice_bucket),
+        mailer=BillingAddressMailer(ses, billing_email),
+        gateway=gateway,
+        customers=records,
+        build=domain_builder(seller, rules),
+        render=render_pdf,
+        now_ms=lambda: int(time.time() * 1000),
+        issuer=settings.invoice_issuer,
+        settlement_lag_ms=settings.settlement_lag_hours * 3_600_000,
+    )
+
+
+def invoice_cycle_deps(now_ms: int | None = None) -> InvoicingDeps:
+    """The invoicing run's collaborators, its clock fixed at ``now_ms`` (the scheduled
+    event's time) so a retried invocation decides exactly as the first did."""
+    base = _invoice_cycle_base()
+    if now_ms is None:
+        return base
+    return dataclasses.replace(base, now_ms=lambda: now_ms)
+
+
+def invoice_cycle_suspension_deps(now: datetime) -> SuspensionDeps:
+    """The daily suspension check on invoice_cycle's tables, its clock the event's time."""
+    settings = invoice_cycle_settings()
+    dynamodb = boto3.session.Session().client("dynamodb")
+    notifier: LogNotifier | SesNotifier = LogNotifier()
+    if settings.notification_sender:
+        records = DynamoPaymentRecords(dynamodb, settings.payments_table)
+
+        def billing_email(tenant: str) -> str | None:
+            email = (records.get(f"stripe#{tenant}") or {}).get("email")
+            return str(email) if email else None
+
+        notifier = SesNotifier(boto3.session.Session().client("ses"),
+                               settings.notification_sender, billing_email)
+    store = invoice_store(dynamodb, settings.invoices_table, settings.payments_table)
+    deps = suspension_deps(dynamodb, settings.tenants_table, settings.payments_table, store,
+                           notifier)
+    return dataclasses.replace(deps, now=lambda: now)
 
 
 def consistency_check_job(

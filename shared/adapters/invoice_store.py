@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -305,9 +306,7 @@ class DynamoInvoiceStore:
         return allocation
 
 
-def _date(text: str) -> Any:
-    from datetime import date
-
+def _date(text: str) -> date:
     return date.fromisoformat(text)
 
 
@@ -368,3 +367,44 @@ def _invoice(values: Mapping[str, Any]) -> StoredInvoice:
         autopay=json.loads(str(values.get("autopay") or "{}")),
         payments=frozenset(str(item) for item in values.get("payments") or ()),
     )
+
+
+class S3InvoiceFiles:
+    """``shared.services.invoicing.InvoiceFiles``: objects under ``invoices/`` of one bucket
+    (PDFs and the call ids each invoice billed), encrypted at rest like every object."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        if not key.startswith("invoices/"):
+            raise ValueError(f"invoice files live under invoices/, not {key!r}")
+        self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+            ServerSideEncryption="AES256",
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+
+class DynamoRerateEntries:
+    """``shared.services.invoicing.Adjustments``: the tenant's ``rerate#…`` ledger entries
+    (written by ``shared.services.rerate``) with their period and difference."""
+
+    def __init__(self, client: DynamoClient, ledger_table: str) -> None:
+        self.client = client
+        self.table = ledger_table
+
+    def rerate_entries(self, tenant: str) -> list[dict[str, Any]]:
+        return [
+            _plain(item) for item in _query(
+                self.client, self.table,
+                KeyConditionExpression="#tenant = :tenant AND begins_with(#entry_id, :prefix)",
+                ExpressionAttributeNames=_names("tenant", "entry_id"),
+                ExpressionAttributeValues=_values(tenant=tenant, prefix="rerate#"),
+                ConsistentRead=True,
+            )
+        ]

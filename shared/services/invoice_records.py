@@ -57,9 +57,9 @@ class StoredInvoice:
     balance_due: Decimal
     #: the invoice as issued (lines, parties, tax breakdown), JSON-ready, amounts as strings
     document: Mapping[str, Any]
-    #: per invoiced period: {"calls": n, "amount": "x"}: the usage this and earlier invoices
-    #: billed, so the next invoice bills only what arrived later (late adjustments)
-    usage_billed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: per invoiced period: {"calls": n, "ids": [keys of the call-id lists billed]}, carried
+    #: forward from invoice to invoice, so the next one bills only calls that arrived later
+    usage_billed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: invoice credits (``invoice_credit#<tenant>#<id>`` keys) consumed by this invoice
     credits: tuple[str, ...] = ()
     #: re-rating ledger entries (ids) billed by this invoice and every earlier one

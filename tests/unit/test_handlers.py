@@ -213,11 +213,24 @@ def test_stripe_webhook_never_logs_the_signature_or_the_body(
         assert secret not in logged
 
 
-def test_invoice_cycle_fails_loudly_instead_of_pretending_a_billing_run() -> None:
-    module = handler_module("invoice_cycle")
-    event = sample_event("invoice_cycle", "monthly_schedule")
+def test_invoice_cycle_routes_each_schedule_by_the_rule_that_fired() -> None:
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
-    with pytest.raises(RuntimeError, match="not implemented yet, so no invoice was issued"):
+    module = handler_module("invoice_cycle")
+    for job in ("invoice_run", "suspension_check", "consistency_check"):
+        event = EventBridgeEvent(sample_event("invoice_cycle", job))
+        assert module.job_of(event) == job.replace("_", "-")
+    # the event's time is the jobs' clock
+    event = EventBridgeEvent(sample_event("invoice_cycle", "invoice_run"))
+    assert module.event_time(event).isoformat() == "2026-11-02T02:00:00+00:00"
+
+
+def test_invoice_cycle_refuses_a_rule_it_does_not_know_without_running_anything() -> None:
+    module = handler_module("invoice_cycle")
+    event = sample_event("invoice_cycle", "invoice_run")
+    event["resources"] = ["arn:aws:events:eu-west-1:123456789012:rule/someone-elses-rule"]
+
+    with pytest.raises(module.UnknownSchedule, match="invoice-run, suspension-check"):
         module.handler(event, FakeLambdaContext())
 
 

@@ -1,0 +1,438 @@
+"""The invoicing run: each tenant's due period invoiced exactly once, then delivered and paid.
+
+``run_invoicing`` is invoice_cycle's daily job (``InvoiceRun`` schedule). For every tenant:
+
+1. **Which period.** ``due_period``: the latest month (tenant's zone) whose end plus the
+   settlement lag (24 h) has passed. If ``invoice#<tenant>#<period>`` exists, go to 4.
+2. **Build** the draft with the invoicing domain (``shared.domain.invoicing``) from rated
+   calls only (``by_period``; never wallet movements), the pending invoice credits, late
+   calls of earlier invoiced periods (those not in the call ids their invoices billed) and
+   re-rating ledger entries (``rerate#…`` with an older ``period``) no invoice billed yet.
+3. **Issue** in one transaction (``InvoiceStore.issue``): the issuer's counter n-1 → n, the
+   invoice put only if its (tenant, period) key is free, the consumed credits pending →
+   applied. The call ids billed are written first under ``invoices/<tenant>/<period>/``
+   (a content-addressed key the invoice records), so late calls can be told apart later.
+   A lost race for the number retries with the next; a double-fired schedule or a retry
+   finds the invoice and issues nothing.
+4. **Deliver**, each step recorded on the invoice so a crash resumes where it stopped: the
+   PDF (``invoices/<tenant>/<number>.pdf``), the email with the PDF attached, auto-pay
+   (``shared.services.invoice_payments.autopay``).
+5. **Overdue**: every open invoice of the tenant past its due date becomes Overdue.
+
+A failure for one tenant is logged and counted and the run goes on with the next; the run
+reports the failures, and the handler raises so the invocation is retried (the tenants done
+are found done).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from shared.domain.errors import BillingError
+from shared.domain.invoicing.build import Adjustment, Credit, build_invoice, credits_applied
+from shared.domain.invoicing.invoice import Invoice
+from shared.domain.invoicing.numbering import INVOICE_PREFIX, format_number, parse_number
+from shared.domain.invoicing.periods import (
+    DEFAULT_SETTLEMENT_LAG_MS,
+    BillingPeriod,
+    due_period,
+    zone_of,
+)
+from shared.domain.invoicing.tax import Party, TaxRules
+from shared.domain.invoicing.usage import UsageRow
+from shared.domain.rating.calendar import epoch_ms_to_local
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.observability import logger
+from shared.ports import PaymentGateway, TenantDirectory
+from shared.services.invoice_credits import (
+    InvoiceCredit,
+    InvoiceCreditRecords,
+    invoice_credit_key,
+    pending_invoice_credits,
+)
+from shared.services.invoice_payments import AutopayDeps, Customers, autopay
+from shared.services.invoice_records import (
+    OPEN_STATUSES,
+    OVERDUE,
+    CounterMoved,
+    CreditTaken,
+    InvoiceStore,
+    StoredInvoice,
+)
+
+#: earlier invoiced periods searched for late calls (rated calls are kept 400 days)
+LATE_LOOKBACK_PERIODS = 3
+_ISSUE_RETRIES = 20
+
+
+class PeriodUsage(Protocol):
+    """A tenant's rated calls of one period (``DynamoUsageStore.rated_calls``)."""
+
+    def rated_calls(self, tenant: str, period: str) -> Sequence[UsageRow]: ...
+
+
+class Adjustments(Protocol):
+    """Re-rating ledger entries (``rerate#…``) of the tenant with their ``period``."""
+
+    def rerate_entries(self, tenant: str) -> list[dict[str, Any]]: ...
+
+
+class InvoiceFiles(Protocol):
+    """Objects under ``invoices/`` (S3): PDFs and the call ids each invoice billed."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+
+class InvoiceMailer(Protocol):
+    def send_invoice(self, invoice: StoredInvoice, pdf: bytes) -> bool:
+        """Email the invoice with its PDF; False when the tenant has no billing address."""
+        ...
+
+
+class TenantIds(Protocol):
+    def tenant_ids(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DraftInputs:
+    """Everything the invoicing domain needs to build one tenant's draft."""
+
+    settings: TenantSettings
+    period: BillingPeriod
+    usage: Sequence[UsageRow]
+    credits: Sequence[InvoiceCredit]
+    late: Sequence[UsageRow]
+    adjustments: Sequence[dict[str, Any]]
+    today: date
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicingDeps:
+    tenants: TenantDirectory
+    accounts: TenantIds
+    usage: PeriodUsage
+    credits: InvoiceCreditRecords
+    adjustments: Adjustments
+    store: InvoiceStore
+    files: InvoiceFiles
+    mailer: InvoiceMailer
+    gateway: PaymentGateway | None
+    customers: Customers
+    #: the domain's builder: a Draft ``Invoice`` from the gathered inputs
+    build: Callable[[DraftInputs], Invoice]
+    #: the branded PDF of an issued invoice (``shared.formats.invoice_pdf``)
+    render: Callable[[Invoice], bytes]
+    #: epoch milliseconds: the schedule's event time in AWS, a fixed clock in tests
+    now_ms: Callable[[], int]
+    issuer: str = INVOICE_PREFIX
+    settlement_lag_ms: int = DEFAULT_SETTLEMENT_LAG_MS
+    sleep: Callable[[float], None] = time.sleep
+    #: a test's crash point: called with a step name after that step is done
+    after_step: Callable[[str], None] = lambda step: None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRun:
+    tenant: str
+    period: str
+    #: issued | existed | failed | skipped
+    outcome: str
+    number: str | None = None
+    autopay: str | None = None
+    overdue: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    tenants: tuple[TenantRun, ...] = field(default_factory=tuple)
+
+    def with_outcome(self, outcome: str) -> list[TenantRun]:
+        return [run for run in self.tenants if run.outcome == outcome]
+
+    @property
+    def failed(self) -> list[TenantRun]:
+        return self.with_outcome("failed")
+
+
+class InvoiceRunFailed(BillingError):
+    """Some tenants could not be invoiced; the run is retried and resumes with them."""
+
+
+def run_invoicing(deps: InvoicingDeps, tenants: Iterable[str] | None = None) -> RunReport:
+    """Invoice every tenant's due period (or only ``tenants``), each exactly once."""
+    runs = []
+    for tenant in tenants if tenants is not None else deps.accounts.tenant_ids():
+        settings = deps.tenants.get(tenant)
+        if settings is None:
+            runs.append(TenantRun(tenant, "", "skipped", error="no such tenant"))
+            continue
+        try:
+            runs.append(invoice_tenant(settings, deps))
+        except BillingError as error:
+            logger.exception("invoicing failed", extra={"tenant": tenant})
+            runs.append(TenantRun(tenant, "", "failed", error=str(error)))
+    return RunReport(tuple(runs))
+
+
+def invoice_tenant(settings: TenantSettings, deps: InvoicingDeps) -> TenantRun:
+    tenant = settings.tenant_id
+    now = deps.now_ms()
+    period = due_period(now, settings.timezone, deps.settlement_lag_ms)
+    invoice = deps.store.get(tenant, period.key)
+    outcome = "existed"
+    if invoice is None:
+        invoice, outcome = issue_invoice(settings, period, deps)
+    deps.after_step("issued")
+    result = deliver(invoice, deps)
+    overdue = mark_overdue(tenant, _local_date(now, settings), deps.store)
+    logger.info("tenant invoiced", extra={
+        "tenant": tenant, "period": period.key, "outcome": outcome, "invoice": invoice.number,
+        "total": str(invoice.total), "autopay": result,
+    })
+    return TenantRun(tenant, period.key, outcome, invoice.number, result, tuple(overdue))
+
+
+# ------------------------------------------------------------------------------ build
+
+
+def domain_builder(
+    seller: Party, tax_rules: Mapping[str, TaxRules]
+) -> Callable[[DraftInputs], Invoice]:
+    """``InvoicingDeps.build`` on the invoicing domain's ``build_invoice``: the tenant's
+    billing profile (subscription, tax position, name and address) and the operator's
+    seller details and tax rules per jurisdiction."""
+
+    def build(inputs: DraftInputs) -> Invoice:
+        settings = inputs.settings
+        buyer = Party.buyer(
+            settings.billing_name or settings.name or settings.tenant_id,
+            settings.billing_address, settings.tax,
+        )
+        return build_invoice(
+            tenant=settings.tenant_id, period=inputs.period, currency=settings.currency,
+            prepaid=settings.mode is BillingMode.PREPAID, seller=seller, buyer=buyer,
+            tax_rules=tax_rules, subscription=settings.subscription, rows=inputs.usage,
+            late_rows=inputs.late,
+            credits=[Credit(c.credit_id, c.amount, c.reason) for c in inputs.credits],
+            adjustments=[
+                Adjustment(
+                    reference=str(entry["entry_id"]),
+                    amount=Decimal(str(entry.get("difference") or 0)),
+                    reason=f"re-rated call {entry.get('call_id') or entry['entry_id']}",
+                    period=str(entry.get("period") or ""),
+                )
+                for entry in inputs.adjustments
+            ],
+        )
+
+    return build
+
+
+# ------------------------------------------------------------------------------ issue
+
+
+def issue_invoice(
+    settings: TenantSettings, period: BillingPeriod, deps: InvoicingDeps
+) -> tuple[StoredInvoice, str]:
+    """Build and issue the tenant's invoice of ``period``; (invoice, "issued") or, when an
+    earlier or concurrent run issued it, (that invoice, "existed")."""
+    tenant = settings.tenant_id
+    for attempt in range(_ISSUE_RETRIES):
+        today = _local_date(deps.now_ms(), settings)
+        previous = _latest_before(deps.store.of_tenant(tenant), period.key, deps.store)
+        usage = list(deps.usage.rated_calls(tenant, period.key))
+        credits = [c for c in pending_invoice_credits(tenant, deps.credits)
+                   if c.currency == settings.currency]
+        late, late_ids = _late_calls(tenant, period, previous, deps)
+        # re-rating entries of periods already invoiced are billed as adjustments, once;
+        # those of this period are already in the usage (the calls were re-priced in place)
+        adjusted = set(previous.adjusted_entries) if previous else set()
+        entries = [entry for entry in deps.adjustments.rerate_entries(tenant)
+                   if str(entry.get("period") or "") <= period.key]
+        adjustments = [
+            entry for entry in entries
+            if str(entry.get("period")) < period.key and entry["entry_id"] not in adjusted
+        ] if previous is not None else []
+        draft = deps.build(DraftInputs(settings, period, usage, credits, late, adjustments,
+                                       today))
+        billed = _billed_usage(tenant, period, previous, usage, late_ids, deps)
+        sequence = deps.store.last_number(deps.issuer) + 1
+        number = format_number(deps.issuer, sequence)
+        issued = draft.issue(number, today, settings.payment_terms_days)
+        used = credits_applied(issued)
+        consumed = [c for c in credits if used.get(c.credit_id, Decimal(0)) > 0]
+        stored = StoredInvoice(
+            tenant=tenant, period=period.key, number=number, issuer=deps.issuer,
+            currency=issued.currency, status=str(issued.status), issued_ms=deps.now_ms(),
+            issue_date=today.isoformat(), due_date=_iso(issued.due_date),
+            subtotal=issued.subtotal, tax=issued.tax, total=issued.total,
+            paid=Decimal(0), balance_due=issued.total,
+            document=issued.model_dump(mode="json"),
+            usage_billed=billed,
+            credits=tuple(invoice_credit_key(tenant, c.credit_id) for c in consumed),
+            adjusted_entries=tuple(sorted(adjusted | {str(e["entry_id"]) for e in entries})),
+        )
+        try:
+            if deps.store.issue(stored, sequence, stored.credits):
+                logger.info("invoice issued", extra={
+                    "tenant": tenant, "period": period.key, "invoice": number,
+                    "total": str(stored.total), "currency": stored.currency})
+                return stored, "issued"
+        except (CounterMoved, CreditTaken):
+            deps.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+            continue
+        existing = deps.store.get(tenant, period.key)
+        if existing is not None:
+            return existing, "existed"
+    raise CounterMoved(f"could not take an invoice number for {tenant} {period.key}; retry")
+
+
+def _latest_before(
+    invoices: list[StoredInvoice], period: str, store: InvoiceStore
+) -> StoredInvoice | None:
+    earlier = [invoice for invoice in invoices if invoice.period < period]
+    if not earlier:
+        return None
+    latest = max(earlier, key=lambda invoice: invoice.period)
+    return store.get(latest.tenant, latest.period) or latest
+
+
+def _late_calls(
+    tenant: str, period: BillingPeriod, previous: StoredInvoice | None, deps: InvoicingDeps
+) -> tuple[list[UsageRow], dict[str, list[str]]]:
+    """Calls of the last invoiced periods that no invoice billed yet (arrived after)."""
+    if previous is None:
+        return [], {}
+    late: list[UsageRow] = []
+    ids: dict[str, list[str]] = {}
+    for key, billed in sorted(previous.usage_billed.items())[-LATE_LOOKBACK_PERIODS:]:
+        if key >= period.key:
+            continue
+        known: set[str] = set()
+        for object_key in billed.get("ids", []):
+            known |= set(_read_ids(deps.files.get_bytes(object_key)))
+        found = [row for row in deps.usage.rated_calls(tenant, key) if row.call_id not in known]
+        if found:
+            late += found
+            ids[key] = [row.call_id for row in found]
+    return late, ids
+
+
+def _billed_usage(
+    tenant: str, period: BillingPeriod, previous: StoredInvoice | None,
+    usage: Sequence[UsageRow], late_ids: dict[str, list[str]], deps: InvoicingDeps,
+) -> dict[str, Any]:
+    """The usage billed so far per period (carried forward from the previous invoice), with
+    this invoice's call ids written once under a content-addressed key."""
+    billed: dict[str, Any] = {
+        key: dict(value) for key, value in (previous.usage_billed if previous else {}).items()
+    }
+    batches = {period.key: [row.call_id for row in usage], **late_ids}
+    for key, call_ids in batches.items():
+        if not call_ids and key != period.key:
+            continue
+        object_key = _write_ids(tenant, key, call_ids, deps.files)
+        entry = billed.setdefault(key, {"calls": 0, "ids": []})
+        entry["calls"] = int(entry.get("calls", 0)) + len(call_ids)
+        entry["ids"] = [*entry.get("ids", []), object_key]
+    # only the periods a later invoice may still look back at
+    kept = sorted(billed)[-(LATE_LOOKBACK_PERIODS + 1):]
+    return {key: billed[key] for key in kept}
+
+
+def _write_ids(tenant: str, period: str, call_ids: list[str], files: InvoiceFiles) -> str:
+    data = gzip.compress("\n".join(sorted(call_ids)).encode("utf-8"), mtime=0)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    key = f"invoices/{tenant}/{period}/calls-{digest}.txt.gz"
+    files.put_bytes(key, data, "application/gzip")
+    return key
+
+
+def _read_ids(data: bytes) -> list[str]:
+    text = gzip.decompress(data).decode("utf-8")
+    return [line for line in text.split("\n") if line]
+
+
+# ------------------------------------------------------------------------------ delivery
+
+
+def pdf_key(invoice: StoredInvoice) -> str:
+    """Where an invoice's PDF lives: outside ``tenants/``, so it never re-enters rating."""
+    return f"invoices/{invoice.tenant}/{invoice.number}.pdf"
+
+
+def issued_document(invoice: StoredInvoice) -> Invoice:
+    """The invoice as issued (lines, parties, totals), as the domain model."""
+    return Invoice.model_validate(dict(invoice.document))
+
+
+def deliver(invoice: StoredInvoice, deps: InvoicingDeps) -> str | None:
+    """The steps after the issue, each once: PDF, email, auto-pay. Returns auto-pay's
+    outcome (None when there is no gateway)."""
+    pdf: bytes | None = None
+    if invoice.pdf_key is None:
+        pdf = deps.render(issued_document(invoice))
+        key = pdf_key(invoice)
+        deps.files.put_bytes(key, pdf, "application/pdf")
+        deps.store.mark(invoice.tenant, invoice.period, {"pdf_key": key})
+        invoice = _reload(invoice, deps.store)
+    deps.after_step("pdf")
+    if not invoice.emailed:
+        if pdf is None:
+            pdf = deps.files.get_bytes(invoice.pdf_key or pdf_key(invoice))
+        sent = deps.mailer.send_invoice(invoice, pdf)
+        deps.store.mark(invoice.tenant, invoice.period, {"emailed": True})
+        if not sent:
+            logger.warning("invoice not emailed: no billing address",
+                           extra={"tenant": invoice.tenant, "invoice": invoice.number})
+        invoice = _reload(invoice, deps.store)
+    deps.after_step("email")
+    if deps.gateway is None:
+        return None
+    return autopay(invoice, AutopayDeps(deps.store, deps.gateway, deps.customers))
+
+
+def _reload(invoice: StoredInvoice, store: InvoiceStore) -> StoredInvoice:
+    return store.get(invoice.tenant, invoice.period) or invoice
+
+
+def mark_overdue(tenant: str, today: date, store: InvoiceStore) -> list[str]:
+    """Open invoices whose due date has passed become Overdue (once; safe daily)."""
+    moved = []
+    for listed in store.of_tenant(tenant):
+        invoice = store.get(listed.tenant, listed.period) or listed
+        due = invoice.status in OPEN_STATUSES - {OVERDUE} and invoice.balance_due > 0
+        if due and date.fromisoformat(invoice.due_date) < today and store.set_status(
+            tenant, invoice.period, invoice.status, OVERDUE
+        ):
+            moved.append(invoice.number)
+    return moved
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _local_date(now_ms: int, settings: TenantSettings) -> date:
+    return epoch_ms_to_local(now_ms, zone_of(settings.timezone)).date()
+
+
+def _iso(value: date | None) -> str:
+    if value is None:  # pragma: no cover - an issued invoice has its dates
+        raise BillingError("an issued invoice has a due date")
+    return value.isoformat()
+
+
+def sequence_of(number: str) -> int:
+    return parse_number(number)[1]
+

@@ -1,0 +1,342 @@
+"""The invoicing run with fakes and an injected clock: issued once, gapless numbers,
+delivery resumed after a crash, auto-pay once, late calls billed once, pay now oldest first.
+
+globex: postpaid USD, zone UTC, buyer without a country, so the seller's GB rules apply
+(VAT 20 %). The run on 2026-11-02 00:00 UTC invoices October (its end, 1 November 00:00,
+plus the 24 h settlement lag has just passed).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from shared.domain.invoicing.tax import Party, TaxRules
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.services.invoice_credits import issue_invoice_credit
+from shared.services.invoice_payments import AutopayDeps, apply_payment, pay_now
+from shared.services.invoicing import (
+    InvoicingDeps,
+    domain_builder,
+    pdf_key,
+    run_invoicing,
+)
+from tests.fakes.invoices import (
+    Customers,
+    MemoryFiles,
+    MemoryInvoiceStore,
+    MemoryRerates,
+    MemoryUsage,
+    RecordingMailer,
+    Row,
+)
+from tests.fakes.payments import FakeGateway
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+RUN = ms("2026-11-02T00:00:00")
+SELLER = Party(name="Telecom Billing Ltd", country="GB", tax_id="GB123456789", business=True)
+RULES = {"GB": TaxRules(country="GB", tax_name="VAT", default_rate=Decimal("20"))}
+
+
+class Tenants:
+    def __init__(self, *ids: str) -> None:
+        self.settings = {
+            tenant: TenantSettings(tenant_id=tenant, card="retail-usd", currency="USD",
+                                   mode=BillingMode.POSTPAID)
+            for tenant in ids
+        }
+
+    def get(self, tenant: str) -> TenantSettings | None:
+        return self.settings.get(tenant)
+
+    def tenant_ids(self) -> list[str]:
+        return sorted(self.settings)
+
+
+class World:
+    def __init__(self, *tenants: str, customers: dict[str, str] | None = None) -> None:
+        self.tenants = Tenants(*(tenants or ("globex",)))
+        self.store = MemoryInvoiceStore()
+        self.usage = MemoryUsage()
+        self.files = MemoryFiles()
+        self.mailer = RecordingMailer()
+        self.gateway = FakeGateway()
+        self.customers = Customers(customers or {})
+        self.rerates = MemoryRerates()
+        self.now = RUN
+        self.crash_at: str | None = None
+        self.rendered: list[str] = []
+
+    def after(self, step: str) -> None:
+        if step == self.crash_at:
+            self.crash_at = None
+            raise RuntimeError(f"injected crash after {step}")
+
+    def render(self, invoice: object) -> bytes:
+        number = str(getattr(invoice, "number", ""))
+        self.rendered.append(number)
+        return f"%PDF {number}".encode()
+
+    def deps(self) -> InvoicingDeps:
+        return InvoicingDeps(
+            tenants=self.tenants, accounts=self.tenants, usage=self.usage,
+            credits=self.store.credits, adjustments=self.rerates, store=self.store,
+            files=self.files, mailer=self.mailer, gateway=self.gateway,
+            customers=self.customers, build=domain_builder(SELLER, RULES),
+            render=self.render, now_ms=lambda: self.now, sleep=lambda s: None,
+            after_step=self.after,
+        )
+
+    def run(self) -> object:
+        return run_invoicing(self.deps())
+
+
+def october_usage(world: World, tenant: str = "globex") -> None:
+    # two answered calls in October: 10.00 + 2.50 = 12.50 USD of voice out
+    world.usage.add(tenant, "2026-10",
+                    Row("c1", Decimal("10.00"), ms("2026-10-05T10:00:00")),
+                    Row("c2", Decimal("2.50"), ms("2026-10-20T10:00:00")))
+
+
+def test_a_double_fired_schedule_issues_one_invoice_with_one_number() -> None:
+    # Given October's usage (12.50) and a pending credit of 5.00
+    world = World()
+    october_usage(world)
+    issue_invoice_credit("globex", "cn-1", "5.00", "outage", world.store.credits,
+                         world.tenants, 1)
+
+    # When the schedule fires twice
+    first = run_invoicing(world.deps())
+    second = run_invoicing(world.deps())
+
+    # Then one invoice, number INV-000001, and the second run found it
+    assert [run.outcome for run in first.tenants] == ["issued"]
+    assert [run.outcome for run in second.tenants] == ["existed"]
+    assert world.store.counters == {"INV": 1}
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None and invoice.number == "INV-000001"
+    # 12.50 usage - 5.00 credit = 7.50 subtotal; VAT 20 % = 1.50; total 9.00
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (
+        Decimal("7.50"), Decimal("1.50"), Decimal("9.00"))
+    assert invoice.status == "Sent" and invoice.balance_due == Decimal("9.00")
+    # issued on the run's day, due 14 days later
+    assert (invoice.issue_date, invoice.due_date) == ("2026-11-02", "2026-11-16")
+    # the credit was consumed by this invoice, once
+    assert world.store.credits.items["invoice_credit#globex#cn-1"]["status"] == "applied"
+    assert invoice.credits == ("invoice_credit#globex#cn-1",)
+    # one PDF, one email
+    assert world.files.objects[pdf_key(invoice)] == b"%PDF INV-000001"
+    assert world.mailer.sent == [("globex", "INV-000001", len(b"%PDF INV-000001"))]
+
+
+def test_tenants_invoiced_concurrently_get_gapless_numbers() -> None:
+    # Given eight tenants with usage, invoiced by eight threads at once
+    tenants = [f"t{n}" for n in range(8)]
+    world = World(*tenants)
+    for tenant in tenants:
+        world.usage.add(tenant, "2026-10", Row(f"{tenant}-c", Decimal("1.00"),
+                                               ms("2026-10-10T00:00:00")))
+    deps = world.deps()
+    threads = [threading.Thread(target=run_invoicing, args=(deps, [tenant]))
+               for tenant in tenants]
+
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then numbers 1..8, each used exactly once, whatever the interleaving
+    numbers = sorted(int(i.number.split("-")[1]) for i in world.store.invoices.values())
+    assert numbers == list(range(1, 9))
+    assert world.store.counters == {"INV": 8}
+
+
+def test_a_crash_between_issue_and_pdf_ends_with_one_invoice_pdf_and_email() -> None:
+    # Given a run that dies right after the issue transaction
+    world = World()
+    october_usage(world)
+    world.crash_at = "issued"
+    with pytest.raises(RuntimeError, match="injected crash after issued"):
+        run_invoicing(world.deps())
+    assert world.files.puts == [k for k in world.files.puts if k.endswith(".txt.gz")]
+
+    # When the run is retried
+    again = run_invoicing(world.deps())
+
+    # Then the invoice issued before is delivered: one number, one PDF, one email
+    assert [run.outcome for run in again.tenants] == ["existed"]
+    assert world.store.counters == {"INV": 1}
+    assert [k for k in world.files.puts if k.endswith(".pdf")] == [
+        "invoices/globex/INV-000001.pdf"]
+    assert len(world.mailer.sent) == 1
+
+
+def test_a_crash_after_the_email_does_not_send_it_again() -> None:
+    world = World()
+    october_usage(world)
+    world.crash_at = "email"
+    with pytest.raises(RuntimeError):
+        run_invoicing(world.deps())
+
+    run_invoicing(world.deps())
+
+    assert len(world.mailer.sent) == 1
+    assert world.rendered == ["INV-000001"]
+
+
+def test_auto_pay_charges_the_default_card_once_and_marks_the_invoice_paid() -> None:
+    # Given a tenant with a card: its 15.00 invoice (12.50 + 20 % VAT) is charged on issue
+    world = World(customers={"globex": "cus_1"})
+    october_usage(world)
+
+    run_invoicing(world.deps())
+    run_invoicing(world.deps())  # the schedule again
+
+    # Then one PaymentIntent of 1500 cents, applied once: Paid, nothing due
+    assert [(i.amount_minor, i.status) for i in world.gateway.intents.values()] == [
+        (1500, "succeeded")]
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None
+    assert (invoice.status, invoice.paid, invoice.balance_due) == (
+        "Paid", Decimal("15.00"), Decimal("0.00"))
+    assert invoice.payments == frozenset({"pi_fake_1"})
+
+
+def test_auto_pay_retried_after_stripe_answered_but_before_our_record_finds_the_intent() -> None:
+    world = World(customers={"globex": "cus_1"})
+    october_usage(world)
+    world.gateway.fail_after_create = True  # the answer is lost after Stripe created it
+
+    with pytest.raises(ConnectionError):
+        run_invoicing(world.deps())
+    run_invoicing(world.deps())
+
+    assert len(world.gateway.intents) == 1
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None and invoice.status == "Paid"
+
+
+def test_a_declined_auto_pay_leaves_the_invoice_open_and_it_becomes_overdue() -> None:
+    world = World(customers={"globex": "cus_1"})
+    october_usage(world)
+    world.gateway.outcome = "declined"
+    run_invoicing(world.deps())
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None and invoice.status == "Sent"
+
+    # due 2026-11-16: on the 17th the daily run marks it Overdue, and no second charge
+    world.now = ms("2026-11-17T02:00:00")
+    report = run_invoicing(world.deps())
+
+    assert report.tenants[0].overdue == ("INV-000001",)
+    assert world.store.statuses() == {"INV-000001": "Overdue"}
+    assert len(world.gateway.intents) == 1
+
+
+def test_a_late_call_goes_on_the_next_invoice_once() -> None:
+    # Given October invoiced with c1 and c2
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    # When a call answered on 31 October arrives after that invoice (7.00 USD)
+    world.usage.add("globex", "2026-10", Row("c3-late", Decimal("7.00"),
+                                             ms("2026-10-31T23:00:00")))
+    world.usage.add("globex", "2026-11", Row("n1", Decimal("1.00"), ms("2026-11-05T00:00:00")))
+    world.now = ms("2026-12-02T00:00:00")
+    run_invoicing(world.deps())
+    # and December is invoiced too, with no new October call
+    world.now = ms("2027-01-02T00:00:00")
+    run_invoicing(world.deps())
+
+    november = world.store.get("globex", "2026-11")
+    december = world.store.get("globex", "2026-12")
+    assert november is not None and december is not None
+    lines = [(line["kind"], line["amount"], line["period"])
+             for line in november.document["lines"]]
+    # November: its own 1.00 and the late October call 7.00 as a late line
+    assert ("usage", "1.00", "") in lines and ("late_usage", "7.00", "2026-10") in lines
+    assert november.subtotal == Decimal("8.00")
+    # December bills nothing of October again
+    assert all(line["kind"] != "late_usage" for line in december.document["lines"])
+    assert december.subtotal == Decimal("0")
+
+
+def test_a_rerate_of_an_invoiced_period_is_an_adjustment_on_the_next_invoice_once() -> None:
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    # a re-rate after October's invoice: c1 cost 10.00, now 12.00 (difference +2.00)
+    world.rerates.entries["globex"] = [{
+        "entry_id": "rerate#run1#c1", "period": "2026-10", "difference": Decimal("2.00"),
+        "amount": Decimal("-2.00"), "call_id": "c1",
+    }]
+    world.now = ms("2026-12-02T00:00:00")
+    run_invoicing(world.deps())
+    world.now = ms("2027-01-02T00:00:00")
+    run_invoicing(world.deps())
+
+    november = world.store.get("globex", "2026-11")
+    december = world.store.get("globex", "2026-12")
+    assert november is not None and december is not None
+    assert [(line["kind"], line["amount"]) for line in november.document["lines"]] == [
+        ("adjustment", "2.00")]
+    assert december.subtotal == Decimal("0")
+
+
+def test_pay_now_pays_the_oldest_open_invoice_first_and_once_per_payment() -> None:
+    # Given October (15.00) and November (6.00 = 5.00 + VAT) open, a card on file
+    world = World(customers={"globex": "cus_1"})
+    world.gateway.outcome = "declined"  # auto-pay fails, both stay open
+    october_usage(world)
+    world.usage.add("globex", "2026-11", Row("n1", Decimal("5.00"), ms("2026-11-05T00:00:00")))
+    run_invoicing(world.deps())
+    world.now = ms("2026-12-02T00:00:00")
+    run_invoicing(world.deps())
+    world.gateway.outcome = "succeeded"
+    payer = AutopayDeps(world.store, world.gateway, world.customers)
+
+    # When the tenant pays 18.00 now, and the same request is repeated
+    first = pay_now("globex", Decimal("18.00"), "r1", payer)
+    again = pay_now("globex", Decimal("18.00"), "r1", payer)
+
+    # Then October is paid (15.00), November partly (3.00 of 6.00), one charge only
+    assert first.outcome == again.outcome == "succeeded"
+    assert first.intent_id == again.intent_id
+    october = world.store.get("globex", "2026-10")
+    november = world.store.get("globex", "2026-11")
+    assert october is not None and november is not None
+    assert (october.status, october.balance_due) == ("Paid", Decimal("0.00"))
+    assert (november.status, november.paid, november.balance_due) == (
+        "Partially Paid", Decimal("3.00"), Decimal("3.00"))
+    assert again.applied is not None and not again.applied.changed
+
+
+def test_a_payment_delivered_twice_is_applied_once() -> None:
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+
+    apply_payment("globex", "pi_x", Decimal("5.00"), "USD", world.store, "INV-000001")
+    repeat = apply_payment("globex", "pi_x", Decimal("5.00"), "USD", world.store, "INV-000001")
+
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None
+    assert (invoice.paid, invoice.balance_due, invoice.status) == (
+        Decimal("5.00"), Decimal("10.00"), "Partially Paid")
+    assert not repeat.changed
+
+
+def test_an_issued_invoice_cannot_be_edited() -> None:
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+
+    with pytest.raises(ValueError, match="never change"):
+        world.store.mark("globex", "2026-10", {"total": Decimal("1")})
