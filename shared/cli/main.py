@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn, cast
 
 from shared.cli import (
+    advise_command,
     demo,
     explain_command,
     import_deck_command,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     payment_history_commands.register(commands)
     status_command.register(commands)
     rerate_command.register(commands)
+    advise_command.register(commands)
     return parser
 
 

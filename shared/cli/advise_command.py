@@ -1,0 +1,109 @@
+"""``billing advise``: per-minute or per-channel billing for this traffic? (SPEC 1, 8)
+
+Reads a CDR file as ``billing rate`` does (same card, reader and numbering options), prices
+it per minute with the card and per channel from the peak concurrency per month, with the
+per-server minimum, and prints which model is cheaper and by how much (text, ``--json``),
+with an HTML page (``--html``) charting the cost against provisioned channels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from shared.adapters.files import CsvRejectSink
+from shared.cli.cards import compile_with_parents, load_cards
+from shared.cli.options import (
+    add_card_options,
+    add_reader_options,
+    card_settings,
+    numbering_plan,
+    reader_context,
+)
+from shared.domain.advisor import ChannelPrices, advise, month_peaks, price_traffic
+from shared.domain.calls import CallRecord
+from shared.domain.errors import ValidationError
+from shared.domain.money import parse_decimal
+from shared.domain.rating.engine import Rating
+from shared.formats import advisor_report
+from shared.formats.cdr_formats import open_records
+from shared.services.rate_file import RatingJob, rate_records
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "advise", help="per-minute or per-channel billing: which is cheaper for this traffic"
+    )
+    add_card_options(parser)
+    parser.add_argument("--cdrs", type=Path, required=True, help="the traffic (CDR file)")
+    add_reader_options(parser)
+    parser.add_argument("--outbound-price", help="monthly price of an outbound channel")
+    parser.add_argument("--inbound-price", help="monthly price of an inbound channel")
+    parser.add_argument("--two-way-price", help="monthly price of a two-way channel")
+    parser.add_argument("--minimum", default="0", help="minimum charge per server and month")
+    parser.add_argument("--servers", type=int, default=1, help="servers carrying the minimum")
+    parser.add_argument(
+        "--sweep-to", type=int, help="sweep 0..N channels (default: twice the peak, min 10)"
+    )
+    parser.add_argument("--html", type=Path, help="write the advice as HTML with charts")
+    parser.add_argument("--json", action="store_true", help="print the advice as JSON")
+    parser.set_defaults(handler=run)
+
+
+class _Collect:
+    """Every rated or unanswered call (rejects, duplicates and merged legs are not traffic)."""
+
+    def __init__(self) -> None:
+        self.calls: list[CallRecord] = []
+
+    def write(self, call: CallRecord, rating: Rating) -> None:
+        self.calls.append(call)
+
+
+def _price(text: str | None, flag: str) -> Decimal | None:
+    return None if text is None else parse_decimal(text, flag)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sweep_to is not None and not 0 <= args.sweep_to <= 100_000:
+        raise ValidationError(f"--sweep-to must be between 0 and 100000, got {args.sweep_to}")
+    prices = ChannelPrices(
+        outbound=_price(args.outbound_price, "--outbound-price"),
+        inbound=_price(args.inbound_price, "--inbound-price"),
+        two_way=_price(args.two_way_price, "--two-way-price"),
+        minimum=parse_decimal(args.minimum, "--minimum"),
+        servers=args.servers,
+    )
+    card = compile_with_parents(
+        load_cards(args.card, card_settings(args)), args.card[0].parent, args.timezone
+    )
+    plan = numbering_plan(args)
+    job = RatingJob(card=card, plan=plan, tenant=args.tenant, now_ms=time.time_ns() // 1_000_000)
+    sink = _Collect()
+    with args.cdrs.open("rb") as stream:
+        _format, _lines, records = open_records(
+            stream, args.format, reader_context(args, card.zone, plan)
+        )
+        rate_records(records, job, sink, CsvRejectSink(None))
+    traffic = price_traffic(sink.calls, card, plan)
+    advice = advise(
+        traffic.month_costs,
+        traffic.month_calls,
+        month_peaks(traffic.intervals),
+        prices,
+        card.currency,
+        args.sweep_to,
+    )
+    if args.html is not None:
+        args.html.write_text(
+            advisor_report.render_html(advice, prices, traffic.skipped), encoding="utf-8"
+        )
+    if args.json:
+        print(json.dumps(advisor_report.as_dict(advice, prices, traffic.skipped)))
+    else:
+        for line in advisor_report.text_lines(advice, prices, traffic.skipped):
+            print(line)
+    return 0
