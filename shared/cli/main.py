@@ -19,6 +19,7 @@ from shared.cli import (
     payment_history_commands,
     payments_commands,
     rate_command,
+    reconcile_command,
     rerate_command,
     stack_commands,
     status_command,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_command.register(commands)
     rerate_command.register(commands)
     advise_command.register(commands)
+    reconcile_command.register(commands)
     return parser
 
 
