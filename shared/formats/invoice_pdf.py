@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class Brand:
 
     name: str
     colour: str = "#0B5FAF"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"#[0-9A-Fa-f]{6}", self.colour):
+            raise ValueError(f"brand colour is written #RRGGBB, got {self.colour!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,6 +271,23 @@ def test_a_long_invoice_paginates_with_the_header_row_repeated() -> None:
     assert ink(rendered(pdf, count - 1), TOTAL_ROW_BOX) > 50
 
 
+def test_totals_that_do_not_fit_under_the_table_get_a_page_of_their_own() -> None:
+    # Page 1's rows start 18 pt (header row) under the table top, 563.9 pt, so at 545.9;
+    # the totals (85 pt from 48 pt up, so their top is at 133) need 14 pt of space above:
+    # 545.9 - 19 n >= 147 holds for n <= 20 single-line rows, and 26 rows still fit the page.
+    def rows(count: int) -> tuple[DocumentLine, ...]:
+        return tuple(line(f"Row {n:02d}", "1", "1.00", "1.00") for n in range(1, count + 1))
+
+    fits = page_texts(render_invoice_pdf(invoice(rows(20))))
+    spills = page_texts(render_invoice_pdf(invoice(rows(21))))
+
+    assert len(fits) == 1 and "Balance due (EUR)" in fits[0]
+    assert len(spills) == 2
+    assert "Row 21" in spills[0] and "Balance due" not in spills[0]
+    assert "Balance due (EUR)" in spills[1] and "Page 2 of 2" in spills[1]
+    assert "Description" not in spills[1]  # no empty table on the totals' page
+
+
 def test_identical_invoices_give_identical_bytes() -> None:
     first = render_invoice_pdf(invoice())
     second = render_invoice_pdf(invoice())
@@ -367,6 +384,8 @@ def test_a_float_amount_is_refused() -> None:
         DocumentLine("Plan", Decimal(1), Decimal("1.00"), 1.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="total must be a Decimal"):
         invoice(total=77.32)
+    with pytest.raises(ValueError, match="#RRGGBB"):
+        Brand("Nimbus", "blue")
 
 
 def test_reverse_charge_is_noted() -> None:
