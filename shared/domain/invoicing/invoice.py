@@ -132,7 +132,7 @@ class Invoice(BaseModel):
             raise ValueError("a Draft has no number yet")
         if self.status in (*OPEN_STATUSES, InvoiceStatus.PAID) and self.number is None:
             raise ValueError(f"a {self.status} invoice has a number")
-        if self.paid > self.total:
+        if self.settlements and self.paid > self.total:
             raise ValueError("an invoice cannot be settled beyond its total")
         return self
 
