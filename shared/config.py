@@ -54,6 +54,9 @@ class StripeWebhookSettings(BaseSettings):
     #: and written under evidence/ in this bucket; without both no pack is built
     rated_calls_table: str | None = Field(default=None, validation_alias="RATED_CALLS_TABLE")
     evidence_bucket: str | None = Field(default=None, validation_alias="EVIDENCE_BUCKET")
+    #: the invoice store: with it a successful payment restores a suspended tenant whose
+    #: invoices are no longer past the grace period, in the same request (issue 7)
+    invoices_table: str | None = Field(default=None, validation_alias="INVOICES_TABLE")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="STRIPE_WEBHOOK_SECRET")
     webhook_secret_parameter: str | None = Field(
         default=None, validation_alias="STRIPE_WEBHOOK_SECRET_PARAMETER"

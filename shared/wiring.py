@@ -218,6 +218,10 @@ def stripe_webhook_deps() -> WebhookDeps:
         wallet=DynamoUsageStore(dynamodb, tables),
         tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
         evidence=evidence,
+        restore=restore_on_payment(
+            dynamodb, settings.tenants_table,
+            DynamoInvoiceStore(dynamodb, settings.invoices_table, settings.payments_table),
+        ) if settings.invoices_table else None,
     )
 
 

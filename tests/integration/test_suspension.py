@@ -9,11 +9,14 @@ the webhook's own credit is what settles it (as D's store marking the invoice pa
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,7 @@ from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.adapters.stripe_signature import StripeSignatureVerifier
 from shared.domain.suspension import OpenInvoice
 from shared.domain.tenants import AccountStatus, BillingMode, TenantSettings
+from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
 from shared.local.stack import LocalStack
 from shared.services.payments_webhook import WebhookDeps, receive_webhook
 from shared.services.suspension import (
@@ -157,3 +161,46 @@ def test_a_pending_recharge_holds_the_suspension(world: World) -> None:
     assert world.status("sus-inflight") is AccountStatus.ACTIVE
     world.records.settle("sus-inflight", "evt-low-balance", {"state": "done"})
     assert world.check("sus-inflight", 15) == "suspended"
+
+
+def test_the_real_handler_restores_when_its_invoice_store_shows_nothing_past_due(
+    local_stack: LocalStack, world: World,
+) -> None:
+    # Given the stripe_webhook function wired with the invoice store (INVOICES_TABLE), and a
+    # suspended tenant with no unpaid invoice in InvoicesTable (it was paid off elsewhere)
+    env = {
+        **local_stack.function_environment("StripeWebhookFunction"),
+        **local_stack.aws_environment(),
+        "STRIPE_WEBHOOK_SECRET": TEST_SECRET,
+        "INVOICES_TABLE": local_stack.function_environment("InvoiceCycleFunction")[
+            "INVOICES_TABLE"
+        ],
+    }
+    settings = world.tenant("sus-handler")
+    assert world.accounts.set_status("sus-handler", settings.status, AccountStatus.SUSPENDED)
+    sample = Path(__file__).resolve().parents[2] / (
+        "functions/stripe_webhook/events/webhook_request.json"
+    )
+    payload = event("payment_intent.succeeded", payment_intent("pi_sus3", "sus-handler", 500),
+                    "evt_sus3", int(time.time()))
+    request = copy.deepcopy(json.loads(sample.read_text(encoding="utf-8")))
+    request["headers"]["stripe-signature"] = sign(payload)
+    request["headers"]["content-length"] = str(len(payload))
+    request["body"], request["isBase64Encoded"] = payload.decode(), False
+    request["requestContext"]["timeEpoch"] = int(time.time() * 1000)
+    from shared.wiring import stripe_webhook_deps, stripe_webhook_settings
+
+    with function_environment(env):
+        stripe_webhook_deps.cache_clear()
+        stripe_webhook_settings.cache_clear()
+        try:
+            # When Stripe's signed payment_intent.succeeded reaches the real handler
+            response = load_handler(local_stack, "StripeWebhookFunction")(
+                request, LocalLambdaContext()
+            )
+        finally:
+            stripe_webhook_deps.cache_clear()
+            stripe_webhook_settings.cache_clear()
+    # Then that request restored the account
+    assert response["statusCode"] == 200
+    assert world.status("sus-handler") is AccountStatus.ACTIVE
