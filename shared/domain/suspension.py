@@ -33,6 +33,9 @@ class OpenInvoice:
     due_date: date
     balance_due: Decimal
     currency: str
+    #: a payment of this invoice started and not final (an auto-pay PaymentIntent still
+    #: processing): holds the suspension back like any payment in flight
+    payment_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ def decide(
     oldest = overdue[0] if overdue else None
     days = days_past_due(oldest, today) if oldest else 0
     grace_reached = oldest is not None and days >= policy.grace_days
+    payment_in_flight = payment_in_flight or any(invoice.payment_pending for invoice in open_)
     suspend = grace_reached and not suspended and not payment_in_flight
     warnings: list[Warning] = []
     if not suspended and not suspend:

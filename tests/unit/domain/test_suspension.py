@@ -91,3 +91,10 @@ def test_payment_in_flight_from_the_recharge_slot_and_intents() -> None:
     assert not payment_in_flight(None, [{"status": "succeeded", "created": now}], now)
     stale = {"status": "requires_action", "created": now - IN_FLIGHT_MAX_AGE_SECONDS}
     assert not payment_in_flight(None, [stale], now)
+
+
+def test_an_invoice_whose_auto_pay_is_processing_holds_the_suspension() -> None:
+    pending = OpenInvoice("INV-0001", DUE, Decimal("42.00"), "USD", payment_pending=True)
+    decision = decide([pending], DUE + timedelta(days=14), suspended=False,
+                      payment_in_flight=False, policy=POLICY)
+    assert not decision.suspend and decision.held_by_payment
