@@ -38,7 +38,7 @@ class FakeRerateStore:
     def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
         return [
             dict(values)
-            for values in sorted(self.calls.values(), key=lambda v: v["answer_ms"])
+            for values in sorted(self.calls.values(), key=lambda v: v["answer_ms"] or v["start_ms"])
             if values["tenant_period"] == f"{tenant}#{period}"
         ]
 
@@ -214,3 +214,24 @@ def test_the_run_id_depends_on_tenant_range_and_card_content() -> None:
     assert base != rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "h2")
     assert base != rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 30), "h1")
     assert base != rerate_run_id("beta", date(2026, 3, 1), date(2026, 3, 31), "h1")
+
+
+def test_a_message_is_rerated_on_its_stored_segment_count() -> None:
+    # Given an SMS of 2 segments charged 2 × 0.0079 = 0.0158 (its encoding is not stored)
+    answer = ms("2026-03-05T10:00:00Z")
+    sms = {
+        "tenant": "acme", "call_id": "m1", "service": "sms", "direction": "out",
+        "callee": "4930111", "start_ms": answer, "answer_ms": None, "end_ms": None,
+        "talk_ms": 0, "quantity": 2, "cost": D("0.0158"), "destination": "SMS",
+        "tenant_period": "acme#2026-03",
+    }
+    store = FakeRerateStore(calls={"m1": sms})
+    fixed = card(rate("", "0.0080", service="sms", destination="SMS"))
+    request = RerateRequest(
+        "acme", date(2026, 3, 1), date(2026, 3, 31), compile_card(load_card(fixed)), "h",
+        NumberingPlan(),
+    )
+    # When re-rated at 0.0080 a segment: 2 × 0.0080 = 0.0160, 0.0002 more
+    summary = rerate(request, store, store)
+    assert (summary.changed, summary.total_difference) == (1, D("0.0002"))
+    assert store.balance == D("9.9998")  # the ledger's sign: a rise is a debit
