@@ -161,7 +161,7 @@ def to_markdown(result: Reconciliation) -> str:
         out.append("No differences.")
     for number, finding in enumerate(result.findings, 1):
         out.append(
-            f"{number}. **{_md(finding.summary)}** ({finding.cause}; {finding.calls} calls;"
+            f"{number}. **{_md(finding.summary)}** ({finding.cause}; {_calls(finding.calls)};"
             f" cost impact {finding.cost_impact})"
         )
         out += [f"   - {_md(line)}" for line in finding.evidence]
@@ -254,7 +254,7 @@ def to_html(result: Reconciliation) -> str:
     if result.findings:
         for number, finding in enumerate(result.findings, 1):
             page.paragraph(
-                f"{number}. {finding.summary} ({finding.cause}; {finding.calls} calls;"
+                f"{number}. {finding.summary} ({finding.cause}; {_calls(finding.calls)};"
                 f" cost impact {finding.cost_impact} {result.currency})"
             )
             page.bullet_list(finding.evidence)
@@ -429,6 +429,10 @@ def _source_lines(result: Reconciliation) -> list[str]:
         " +, exit or trunk prefixes"
     )
     return lines
+
+
+def _calls(count: int) -> str:
+    return f"{count} call{'' if count == 1 else 's'}"
 
 
 def _signed(value: int | Decimal) -> str:

@@ -273,7 +273,7 @@ def _unmatched(diffs: Sequence[CallDiff], cause: str, where: str) -> list[Findin
             continue
         day, first, last = run[0][0], run[0][1], run[-1][1]
         summary = (
-            f"{len(calls)} call{'s' if len(calls) != 1 else ''} {where} between"
+            f"{_calls(len(calls))} {where} between"
             f" {first:02d}:00 and {last + 1:02d}:00 UTC on {day}"
         )
         findings.append(_calls_finding(cause, summary, calls, diffs, day=day, hour=first))
@@ -366,18 +366,18 @@ def _durations(
             " they bill duration (end − start), we bill billsec"
         )
         cause = "ring_time"
-    elif Decimal(count) >= _DOMINANT * len(diffs):
-        sign = "+" if shift > 0 else "-"
+    elif len(diffs) > 1 and Decimal(count) >= _DOMINANT * len(diffs):
         summary = (
-            f"durations differ by a constant {sign}{seconds(abs(shift))} s (theirs − ours) on"
+            f"durations differ by a constant {_signed_s(shift)} (theirs − ours) on"
             f" {count} of {connected} connected calls: rounding, or billsec vs duration"
         )
         cause = "duration_shift"
     else:
         low, high = min(shifts), max(shifts)
+        spread = _signed_s(low) if low == high else f"{_signed_s(low)} to {_signed_s(high)}"
         summary = (
-            f"durations differ on {len(diffs)} of {connected} connected calls, theirs − ours"
-            f" from {seconds(low)} s to {seconds(high)} s"
+            f"durations differ on {len(diffs)} of {connected} connected calls,"
+            f" theirs − ours {spread}"
         )
         cause = "duration_mismatch"
     evidence = [f"cost difference over these calls {impact}"]
@@ -397,6 +397,14 @@ def _durations(
             call_ids=tuple(d.any_call.call_id for d in diffs[:_EXAMPLES]),
         )
     ]
+
+
+def _signed_s(ms: int) -> str:
+    return f"{'+' if ms > 0 else '-' if ms < 0 else ''}{seconds(abs(ms))} s"
+
+
+def _calls(count: int) -> str:
+    return f"{count} call{'' if count == 1 else 's'}"
 
 
 def _ring_time_billed(ours: ReconCall, theirs: ReconCall) -> bool:

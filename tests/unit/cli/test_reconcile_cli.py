@@ -8,6 +8,8 @@ derived here from the generated calls and the card prices, not from the report.
 from __future__ import annotations
 
 import json
+import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -258,3 +260,35 @@ def test_sides_in_different_currencies_cannot_be_compared(billing: Billing, tmp_
     )
     assert run.code == 2
     assert "cannot reconcile USD" in run.err and "EUR" in run.err
+
+
+def test_the_example_in_docs_reports_md_prints_what_the_page_says(
+    billing: Billing, tmp_path: Path
+) -> None:
+    # Given the card, our file and theirs exactly as docs/reports.md shows them
+    text = (Path(__file__).resolve().parents[3] / "docs" / "reports.md").read_text("utf-8")
+    example = text[text.index("### Example") :]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", example, re.S)
+    (_, card_json), (_, ours_csv), (_, theirs_csv), (_, console) = blocks
+    (tmp_path / "card.json").write_text(card_json, encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(ours_csv, encoding="utf-8")
+    (tmp_path / "theirs.csv").write_text(theirs_csv, encoding="utf-8")
+    command, *expected = console.strip().splitlines()
+    assert command == (
+        "$ billing reconcile --ours ours.csv --theirs theirs.csv --card card.json --out-dir out"
+    )
+    # When run from that directory
+    cwd = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        run = billing(*command.split()[2:])
+    finally:
+        os.chdir(cwd)
+    # Then it prints the page's lines, and the totals are the page's hand calculation
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == expected
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["total"]["ours"]["cost"] == "0.0900"
+    assert report["total"]["theirs"]["cost"] == "0.1054"
+    assert report["total"]["diff"]["cost"] == "-0.0154"
+    assert (report["worst_day"], report["worst_hour"]) == ("2026-03-04", 14)
