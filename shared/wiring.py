@@ -420,3 +420,15 @@ def consistency_check_job(
 
     reads = DynamoConsistencyReads(dynamodb, tables, tenants_table)
     return lambda: run_consistency_check(reads, lambda: datetime.now(UTC))
+
+
+def invoice_cycle_consistency(now: datetime) -> ConsistencyReport:
+    """invoice_cycle's ``consistency-check`` job on its tables, its clock the event's time."""
+    settings = invoice_cycle_settings()
+    tables = UsageTables(
+        rated_calls=settings.rated_calls_table, ledger=settings.ledger_table,
+        balances=settings.balances_table, breakouts=settings.breakouts_table, files="",
+    )
+    reads = DynamoConsistencyReads(boto3.session.Session().client("dynamodb"), tables,
+                                   settings.tenants_table)
+    return run_consistency_check(reads, lambda: now)

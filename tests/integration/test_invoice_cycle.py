@@ -1,0 +1,197 @@
+"""invoice_cycle end to end on the local stack: the real handler, scheduled events in the
+shape EventBridge delivers, InvoicesTable's one-transaction issue, PDFs in S3.
+
+Each tenant here is postpaid USD in UTC with a 10.00 and a 2.50 call answered in October
+2026; the run on 2 November 02:00 UTC invoices October (its end plus the 24 h settlement lag
+has passed). No country on the buyer: the seller's GB rules apply, VAT 20 %, so every
+invoice is 12.50 + 2.50 = 15.00. The stack is shared by the module: numbers are compared
+with the counter before and after, never as absolute values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from shared.adapters.dynamodb import DynamoTenantDirectory
+from shared.adapters.invoice_store import DynamoInvoiceStore
+from shared.domain.tenants import BillingMode, TenantSettings
+from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
+from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
+from shared.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[2] / "functions" / "invoice_cycle" / "events"
+OCT_5 = 1_791_194_400_000  # 2026-10-05T10:00:00Z
+OCT_20 = 1_792_490_400_000  # 2026-10-20T10:00:00Z
+
+
+def scheduled(job: str, stack: LocalStack, time: str = "2026-11-02T02:00:00Z") -> dict[str, Any]:
+    """The event EventBridge delivers when the rule named for ``job`` fires."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{job.replace('-', '_')}.json").read_text())
+    rule = f"telecom-billing-local-{job}"
+    event["resources"] = [f"arn:aws:events:{stack.region}:{stack.account_id}:rule/{rule}"]
+    event["time"] = time
+    return event
+
+
+class Cycle:
+    def __init__(self, stack: LocalStack, stripe: FakeStripe) -> None:
+        self.stack = stack
+        self.env = {
+            **stack.function_environment("InvoiceCycleFunction"),
+            **stack.aws_environment(),
+            "STRIPE_API_KEY": FAKE_API_KEY,  # wins over STRIPE_API_KEY_PARAMETER locally
+            "STRIPE_API_BASE": stripe.api_base,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        dynamodb = stack.client("dynamodb")
+        self.dynamodb = dynamodb
+        self.s3 = stack.client("s3")
+        self.store = DynamoInvoiceStore(dynamodb, self.env["INVOICES_TABLE"],
+                                        self.env["PAYMENTS_TABLE"])
+        self.directory = DynamoTenantDirectory(dynamodb, self.env["TENANTS_TABLE"])
+
+    def tenant(self, tenant: str) -> None:
+        self.directory.put(TenantSettings(tenant_id=tenant, card="retail-usd", currency="USD",
+                                          mode=BillingMode.POSTPAID))
+        for call_id, cost, answered in (("c1", "10.00", OCT_5), ("c2", "2.50", OCT_20)):
+            self.dynamodb.put_item(TableName=self.env["RATED_CALLS_TABLE"], Item={
+                "call_key": {"S": f"{tenant}#{call_id}"}, "tenant": {"S": tenant},
+                "call_id": {"S": call_id}, "status": {"S": "rated"}, "cost": {"N": cost},
+                "currency": {"S": "USD"}, "service": {"S": "voice"}, "direction": {"S": "out"},
+                "billed_ms": {"N": "60000"}, "quantity": {"N": "1"},
+                "answer_ms": {"N": str(answered)}, "start_ms": {"N": str(answered - 5000)},
+                "tenant_period": {"S": f"{tenant}#2026-10"},
+                "answered_at": {"S": f"{answered}#{call_id}"},
+            })
+
+    def counter(self) -> int:
+        return self.store.last_number("INV")
+
+    def handler(self, event: dict[str, Any]) -> dict[str, Any]:
+        with function_environment(self.env):
+            result: dict[str, Any] = load_handler(self.stack, "InvoiceCycleFunction")(
+                event, LocalLambdaContext(function_name="invoice_cycle"))
+            return result
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as server:
+        yield server
+
+
+@pytest.fixture
+def cycle(local_stack: LocalStack, fake_stripe: FakeStripe) -> Iterator[Cycle]:
+    made = Cycle(local_stack, fake_stripe)
+    with function_environment(made.env):
+        from shared.wiring import _invoice_cycle_base, invoice_cycle_settings
+
+        _invoice_cycle_base.cache_clear()  # a cold container on this stack
+        invoice_cycle_settings.cache_clear()
+        yield made
+        _invoice_cycle_base.cache_clear()
+        invoice_cycle_settings.cache_clear()
+
+
+def test_a_double_fired_schedule_issues_one_invoice(cycle: Cycle) -> None:
+    # Given a postpaid tenant with October usage
+    cycle.tenant("dbl-fire")
+    before = cycle.counter()
+
+    # When the invoice-run rule fires twice (two deliveries of the same minute)
+    first = cycle.handler(scheduled("invoice-run", cycle.stack))
+    second = cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # Then one invoice, one number used, and the second run issued nothing
+    invoice = cycle.store.get("dbl-fire", "2026-10")
+    assert invoice is not None
+    assert invoice.number in first["issued"] and second["issued"] == []
+    assert [i.number for i in cycle.store.of_tenant("dbl-fire")] == [invoice.number]
+    assert cycle.counter() == before + len(first["issued"])
+    # 12.50 of calls + 20 % VAT
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (
+        Decimal("12.50"), Decimal("2.50"), Decimal("15.00"))
+    assert (invoice.status, invoice.issue_date, invoice.due_date) == (
+        "Sent", "2026-11-02", "2026-11-16")
+
+
+def test_tenants_invoiced_at_once_get_gapless_numbers(cycle: Cycle) -> None:
+    # Given six tenants invoiced by six threads at the same moment
+    tenants = [f"gapless-{n}" for n in range(6)]
+    for tenant in tenants:
+        cycle.tenant(tenant)
+    from shared.services.invoicing import run_invoicing
+    from shared.wiring import invoice_cycle_deps
+
+    before = cycle.counter()
+    deps = invoice_cycle_deps(1_793_671_200_000)  # 2026-11-02T02:00:00Z
+    reports: list[Any] = []
+    threads = [threading.Thread(target=lambda t=tenant: reports.append(run_invoicing(deps, [t])))
+               for tenant in tenants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then the six numbers are exactly the next six, none skipped, none twice
+    assert all(run.outcome == "issued" for report in reports for run in report.tenants)
+    numbers = sorted(int(cycle.store.get(t, "2026-10").number.split("-")[1])  # type: ignore[union-attr]
+                     for t in tenants)
+    assert numbers == list(range(before + 1, before + 7))
+    assert cycle.counter() == before + 6
+
+
+def test_a_crash_between_issue_and_pdf_is_finished_by_the_retry(cycle: Cycle) -> None:
+    # Given a run that dies right after the issue transaction committed
+    cycle.tenant("crashy")
+    from shared.services.invoicing import run_invoicing
+    from shared.wiring import invoice_cycle_deps
+
+    def crash(step: str) -> None:
+        if step == "issued":
+            raise RuntimeError("injected: the Lambda died here")
+
+    deps = dataclasses.replace(invoice_cycle_deps(1_793_671_200_000), after_step=crash)
+    before = cycle.counter()
+    with pytest.raises(RuntimeError, match="injected"):
+        run_invoicing(deps, ["crashy"])
+    issued = cycle.store.get("crashy", "2026-10")
+    assert issued is not None and issued.pdf_key is None
+
+    # When Lambda retries the scheduled invocation
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # Then still one invoice and one number, now with its PDF under invoices/
+    invoice = cycle.store.get("crashy", "2026-10")
+    assert invoice is not None and invoice.number == issued.number
+    assert cycle.counter() == before + 1
+    assert invoice.pdf_key == f"invoices/crashy/{invoice.number}.pdf"
+    body = cycle.s3.get_object(Bucket=cycle.env["INVOICE_BUCKET"], Key=invoice.pdf_key)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(body["Body"].read())).pages)
+    assert invoice.number in text and "15.00" in text
+
+
+def test_an_unpaid_invoice_becomes_overdue_after_its_due_date(cycle: Cycle) -> None:
+    cycle.tenant("late-payer")
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+    invoice = cycle.store.get("late-payer", "2026-10")
+    assert invoice is not None and invoice.status == "Sent"  # no card: auto-pay had none
+
+    # the daily run the day after the due date (16 November)
+    cycle.handler(scheduled("invoice-run", cycle.stack, "2026-11-17T02:00:00Z"))
+
+    overdue = cycle.store.get("late-payer", "2026-10")
+    assert overdue is not None and overdue.status == "Overdue"
+    assert [o.number for o in cycle.store.open_invoices("late-payer")] == [invoice.number]
