@@ -11,7 +11,7 @@ PY312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12.*/
 
 PIP_QUIET := --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: venv lint test bench demo clean build-SharedLayer chromium
+.PHONY: venv lint test bench demo clean build-SharedLayer chromium tools validate sam-build template-checks
 
 venv: $(STAMP)
 
@@ -35,8 +35,51 @@ lint: $(STAMP)
 	$(BIN)/mypy shared functions
 	$(BIN)/lint-imports
 
-test: lint chromium
+test: lint chromium template-checks
 	$(BIN)/pytest -q tests
+
+# Template checks (SPEC section 10) in their own virtualenv: aws-sam-cli pins its own boto3 and
+# click, and cfn-lint 1.53 needs aws-sam-translator>=1.111, so pydantic ~=2.13, where .venv has
+# pydantic 2.14. aws-sam-cli 1.170.0 accepts cfn-lint >=1.52,<1.59, so one virtualenv holds
+# both; cfn-lint stays on 1.53.x because later releases stop expanding SAM. The stamp names the
+# pins: changing one rebuilds the virtualenv.
+SAM_VENV     ?= .venv-sam
+SAM_BIN      := $(SAM_VENV)/bin
+SAM_CLI_PIN  := aws-sam-cli==1.170.0
+CFN_LINT_PIN := cfn-lint==1.53.3
+SAM_STAMP    := $(SAM_VENV)/.installed-$(subst ==,-,$(SAM_CLI_PIN))-$(subst ==,-,$(CFN_LINT_PIN))
+# Offline: `sam validate --lint` needs a region, no credentials; no telemetry; `sam build`
+# finds python3.12 on PATH.
+SAM_ENV      := AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 PATH="$(dir $(PY312)):$$PATH"
+
+tools: $(SAM_STAMP)
+
+$(SAM_STAMP):
+	@if [ -z "$(PY312)" ]; then echo "error: no Python 3.12 found for $(SAM_VENV)" >&2; exit 1; fi
+	rm -rf $(SAM_VENV)
+	$(PY312) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install $(PIP_QUIET) '$(SAM_CLI_PIN)' '$(CFN_LINT_PIN)'
+	@touch $@
+
+# Then each linter must refuse a broken template: a linter that passes everything (a SAM
+# transform it skipped, a pin gone wrong) would otherwise look the same as a clean template.
+BROKEN_TEMPLATE := tests/infrastructure/fixtures/broken-template.yaml
+
+validate: $(SAM_STAMP)
+	$(SAM_ENV) $(SAM_BIN)/sam validate --lint --template template.yaml
+	$(SAM_ENV) $(SAM_BIN)/cfn-lint template.yaml
+	@! $(SAM_ENV) $(SAM_BIN)/sam validate --lint --template $(BROKEN_TEMPLATE) >/dev/null 2>&1 || \
+	  { echo "error: sam validate --lint accepted $(BROKEN_TEMPLATE)" >&2; exit 1; }
+	@! $(SAM_ENV) $(SAM_BIN)/cfn-lint $(BROKEN_TEMPLATE) >/dev/null 2>&1 || \
+	  { echo "error: cfn-lint accepted $(BROKEN_TEMPLATE)" >&2; exit 1; }
+
+# The layer's pip download (--platform manylinux) needs the package index or pip's cache.
+sam-build: $(SAM_STAMP) $(STAMP)
+	$(SAM_ENV) $(SAM_BIN)/sam build --template template.yaml \
+	  --config-file infra/samconfig.toml --config-env dev --parallel
+	$(BIN)/python -m tests.infrastructure.sam_build_check .aws-sam/build
+
+template-checks: validate sam-build
 
 # The HTML report tests screenshot pages with Debian's chromium (SPEC section 10).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -51,7 +94,7 @@ demo: $(STAMP)
 	$(BIN)/python -m shared.cli.main demo
 
 clean:
-	rm -rf $(VENV) .aws-sam build dist out .local-stack \
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam build dist out .local-stack \
 	  .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
