@@ -56,12 +56,15 @@ class Credit:
 
 @dataclass(frozen=True, slots=True)
 class Adjustment:
-    """A re-rate correction: signed amount, reason and the rating receipt it corrects."""
+    """A re-rate correction: signed amount (positive: the tenant owes more), reason and the
+    rating receipt it corrects. Adjustments sharing a ``group`` (a re-rate run) and period
+    are summed exactly into one line, rounded once, whose reference is the group."""
 
     reference: str
     amount: Decimal
     reason: str
     period: str = ""
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,32 @@ def _minimum(
     return lines
 
 
+def _adjustment_lines(
+    adjustments: Sequence[Adjustment], prepaid: bool, currency: str
+) -> list[InvoiceLine]:
+    """One line per ungrouped adjustment; one per (group, period) for grouped ones."""
+    grouped: dict[tuple[str, str, int], list[Adjustment]] = {}
+    for index, adjustment in enumerate(adjustments):
+        if not adjustment.amount.is_finite():
+            raise ValidationError(f"adjustment {adjustment.reference}: amount is not finite")
+        # an ungrouped adjustment is keyed by its position, so it stays alone
+        key = (adjustment.group, adjustment.period, -1 if adjustment.group else index)
+        grouped.setdefault(key, []).append(adjustment)
+    lines = []
+    for (group, period, _), members in grouped.items():
+        first = members[0]
+        single = not first.group
+        lines.append(InvoiceLine(
+            kind=LineKind.ADJUSTMENT, period=period, informational=prepaid,
+            description=f"Adjustment: {first.reason}" if single
+            else f"Adjustment: {group}, {len(members)} re-rated item(s)",
+            reference=first.reference if single else group,
+            quantity=Decimal(len(members)),
+            amount=round_invoice_amount(sum((a.amount for a in members), Decimal(0)), currency),
+        ))
+    return lines
+
+
 def _check_periods(usage: UsageSummary, period: BillingPeriod, late: bool) -> None:
     for key in usage.totals:
         if (key.period >= period.key) if late else (key.period != period.key):
@@ -249,12 +278,7 @@ def build_invoice(
     if subscription is not None:
         lines += _minimum(subscription, cuts, period, usage, lines, currency)
     lines += _usage_lines(late_usage, LineKind.LATE_USAGE, prepaid, currency)
-    for adjustment in adjustments:
-        lines.append(InvoiceLine(
-            kind=LineKind.ADJUSTMENT, description=f"Adjustment: {adjustment.reason}",
-            reference=adjustment.reference, period=adjustment.period,
-            amount=round_invoice_amount(adjustment.amount, currency), informational=prepaid,
-        ))
+    lines += _adjustment_lines(adjustments, prepaid, currency)
     for charge in one_time:
         if charge.unit_price < 0 or charge.quantity <= 0:
             raise ValidationError(

@@ -265,3 +265,22 @@ def test_prepaid_usage_and_top_ups_are_informational() -> None:
 def test_postpaid_usage_is_charged() -> None:
     inv = invoice(rules=NO_TAX, rows=[call("c1", "3.2100")])
     assert (inv.lines[0].informational, inv.total) == (False, D("3.21"))
+
+
+def test_re_rate_adjustments_of_one_run_are_summed_before_rounding() -> None:
+    # Given a re-rate run that changed three December calls by +0.0040 each, and one
+    # of January by -0.0100 (an ungrouped one is its own line)
+    run = [Adjustment(f"rerate#r1#c{n}", D("0.0040"), f"call c{n}", "2025-12", "rerate#r1")
+           for n in range(3)]
+    inv = invoice(rules=NO_TAX, period=FEB, subscription=FEE, adjustments=[
+        *run, Adjustment("rerate#r1#c9", D("-0.0100"), "call c9", "2026-01", "rerate#r1"),
+        Adjustment("manual-1", D("1.00"), "goodwill fix")])
+    lines = [(line.reference, line.period, line.quantity, line.amount) for line in inv.lines
+             if line.kind is LineKind.ADJUSTMENT]
+    # Then December: 3 × 0.0040 = 0.0120 → 0.01 (per call it would be 3 × 0.00 = 0.00)
+    assert lines == [
+        ("rerate#r1", "2025-12", D(3), D("0.01")),
+        ("rerate#r1", "2026-01", D(1), D("-0.01")),
+        ("manual-1", "", D(1), D("1.00")),
+    ]
+    assert inv.total == D("101.00")  # 100 + 0.01 - 0.01 + 1.00
