@@ -59,6 +59,8 @@ def read_document(path: Path) -> Any:
         raise CardLoadError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from None
     except yaml.YAMLError as error:
         raise CardLoadError(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:  # "[[[[…" thousands deep: no card is shaped like that
+        raise CardLoadError(f"{path}: nested too deeply to be a rate card") from None
 
 
 def deck_rates(text: str, source: str) -> list[dict[str, Any]]:
@@ -66,7 +68,15 @@ def deck_rates(text: str, source: str) -> list[dict[str, Any]]:
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rates: list[dict[str, Any]] = []
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader, None)
+        except csv.Error as error:  # a lone "\r" or NUL inside an unquoted field
+            raise CardLoadError(
+                f"{source}: line {reader.line_num}: unreadable CSV ({error})"
+            ) from None
+        if fields is None:
+            break
         if not fields or all(not field.strip() for field in fields):
             continue
         if header is None:

@@ -1057,6 +1057,8 @@ def _parse_open_rate_card(data: bytes, source: str, options: DeckOptions) -> Dec
         document = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise CardLoadError(f"{source}: invalid JSON at line {error.lineno}: {error.msg}") from None
+    except RecursionError:  # "[[[[…" thousands deep: not an Open Rate Card
+        raise CardLoadError(f"{source}: JSON nested too deeply to be a rate card") from None
     if not isinstance(document, dict) or not isinstance(document.get("cards"), dict):
         raise CardLoadError(
             f"{source}: not an Open Rate Card document (no 'cards' object at the top level)"
