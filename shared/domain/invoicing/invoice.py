@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from shared.domain.errors import BillingError, ValidationError
 from shared.domain.invoicing.lines import InvoiceLine
 from shared.domain.invoicing.numbering import parse_number
+from shared.domain.invoicing.periods import BillingPeriod
 from shared.domain.invoicing.tax import Party, TaxGroup, tax_groups
 from shared.domain.money import round_invoice_amount
 
@@ -135,6 +136,11 @@ class Invoice(BaseModel):
         if self.settlements and self.paid > self.total:
             raise ValueError("an invoice cannot be settled beyond its total")
         return self
+
+    @property
+    def billing_period(self) -> BillingPeriod:
+        """The period as local dates ``[start, end)`` in the tenant's zone (for printing)."""
+        return BillingPeriod.parse(self.period, self.zone)
 
     # ------------------------------------------------------------------ amounts
 

@@ -237,3 +237,22 @@ def test_a_subscription_ending_before_the_period_charges_nothing() -> None:
     plan = Plan(kind=PlanKind.FLAT_RATE, monthly_fee=D("31.00"))
     sub = Subscription(plan=plan, starts=date(2025, 11, 1), ends=date(2026, 1, 1))
     assert invoice(sub).lines == ()
+
+
+def test_amounts_round_to_the_currency_minor_unit() -> None:
+    # Given 1000 JPY a month from Jan 15 (17 of 31 days) and 12.345 KWD a month in full
+    jpy = build_invoice(
+        tenant="acme", period=JAN, currency="JPY", prepaid=False, seller=SELLER, buyer=BUYER,
+        tax_rules=NO_TAX, subscription=Subscription(
+            plan=Plan(kind=PlanKind.FLAT_RATE, monthly_fee=D("1000")), starts=date(2026, 1, 15)),
+    )
+    kwd = build_invoice(
+        tenant="acme", period=JAN, currency="KWD", prepaid=False, seller=SELLER, buyer=BUYER,
+        tax_rules=NO_TAX, subscription=Subscription(
+            plan=Plan(kind=PlanKind.FLAT_RATE, monthly_fee=D("12.345"))),
+    )
+    # Then 1000 × 17/31 = 548.387… → 548 yen; the dinar keeps three places
+    assert (jpy.total, str(jpy.total)) == (D("548"), "548")
+    assert str(kwd.total) == "12.345"
+    assert (jpy.billing_period.start, jpy.billing_period.end) == (date(2026, 1, 1),
+                                                                  date(2026, 2, 1))
