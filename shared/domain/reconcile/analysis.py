@@ -74,7 +74,7 @@ class Reconciliation:
     def conclusion(self) -> str:
         if not self.findings:
             return (
-                f"the sources agree: {self.total.ours.calls} calls, "
+                f"the sources agree: {_calls(self.total.ours.calls)}, "
                 f"{self.total.ours.cost} {self.currency}"
             )
         return self.findings[0].summary
@@ -324,7 +324,7 @@ def _connection(diffs: Sequence[CallDiff]) -> list[Finding]:
             continue
         impact = sum((d.cost_diff for d in group), _ZERO)
         summary = (
-            f"{len(group)} calls answered in {answered_in} but unanswered in {unanswered_in}:"
+            f"{_calls(len(group))} answered in {answered_in} but unanswered in {unanswered_in}:"
             " disposition or billsec 0 read differently"
         )
         findings.append(
