@@ -22,6 +22,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.domain.calls import Direction
 from shared.domain.invoicing.periods import BillingPeriod
 
 
@@ -91,7 +92,7 @@ class Plan(BaseModel):
     extension_price: Amount = Decimal(0)
     did_price: Amount = Decimal(0)
     minute_price: Amount = Decimal(0)
-    minute_directions: tuple[str, ...] = ("out",)
+    minute_directions: tuple[Direction, ...] = (Direction.OUT,)
     channel_prices: ChannelPrices = Field(default_factory=ChannelPrices)
     minimum_per_server: Amount = Decimal(0)
 

@@ -256,3 +256,14 @@ def test_amounts_round_to_the_currency_minor_unit() -> None:
     assert str(kwd.total) == "12.345"
     assert (jpy.billing_period.start, jpy.billing_period.end) == (date(2026, 1, 1),
                                                                   date(2026, 2, 1))
+
+
+def test_plan_minutes_can_count_both_directions() -> None:
+    # Given PAYG at 0.01 per minute counting outbound and inbound: 90 s + 30 s = 2 min
+    plan = Plan(kind=PlanKind.PAY_AS_YOU_GO, minute_price=D("0.01"),
+                minute_directions=("out", "in"))
+    inv = invoice(Subscription(plan=plan), [call("c1", "0", seconds=90),
+                                            call("c2", "0", seconds=30, direction="in")])
+    assert (inv.lines[0].kind, inv.lines[0].amount) == (LineKind.OVERAGE, D("0.02"))
+    with pytest.raises(ValueError, match="minute_directions"):
+        Plan(kind=PlanKind.PAY_AS_YOU_GO, minute_directions=("sideways",))
