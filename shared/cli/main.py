@@ -15,6 +15,7 @@ from shared.cli import (
     demo,
     explain_command,
     import_deck_command,
+    invoice_commands,
     local_command,
     payment_history_commands,
     payments_commands,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerate_command.register(commands)
     advise_command.register(commands)
     reconcile_command.register(commands)
+    invoice_commands.register(commands)
     return parser
 
 

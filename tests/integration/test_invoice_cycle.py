@@ -28,6 +28,7 @@ from shared.domain.tenants import BillingMode, TenantSettings
 from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
 from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
 from shared.local.stack import LocalStack
+from tests.unit.cli.conftest import Billing, Run
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +196,61 @@ def test_an_unpaid_invoice_becomes_overdue_after_its_due_date(cycle: Cycle) -> N
     overdue = cycle.store.get("late-payer", "2026-10")
     assert overdue is not None and overdue.status == "Overdue"
     assert [o.number for o in cycle.store.open_invoices("late-payer")] == [invoice.number]
+
+
+@pytest.fixture
+def billing(
+    capsys: pytest.CaptureFixture[str], local_stack: LocalStack, tmp_path: Path
+) -> Billing:
+    from shared.cli.main import main
+
+    (tmp_path / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+
+    def run(*argv: str | Path) -> Run:
+        try:
+            code = main([*map(str, argv), "--state-dir", str(tmp_path)])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def test_billing_invoices_lists_and_invoice_show_downloads_the_pdf(
+    cycle: Cycle, billing: Billing, tmp_path: Path
+) -> None:
+    # Given an issued invoice
+    cycle.tenant("cli-shown")
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+    invoice = cycle.store.get("cli-shown", "2026-10")
+    assert invoice is not None
+
+    # When the operator lists the tenant's invoices and shows the one
+    listed = billing("invoices", "--tenant", "cli-shown", "--json")
+    shown = billing("invoice", "show", invoice.number, "--out", tmp_path / "pdfs")
+
+    # Then the list has number, period, status, total and balance due
+    assert listed.code == 0
+    assert json.loads(listed.out) == [{
+        "number": invoice.number, "tenant": "cli-shown", "period": "2026-10",
+        "status": "Sent", "total": "15.00", "balance_due": "15.00", "currency": "USD",
+        "issue_date": "2026-11-02", "due_date": "2026-11-16",
+    }]
+    # and show prints the lines and totals and where it put the PDF, a real PDF
+    assert shown.code == 0, shown.err
+    assert "voice out" in shown.out and "total" in shown.out and "15.00 USD" in shown.out
+    pdf = tmp_path / "pdfs" / f"{invoice.number}.pdf"
+    assert f"pdf: {pdf.resolve()}" in shown.out
+    assert invoice.number in PdfReader(io.BytesIO(pdf.read_bytes())).pages[0].extract_text()
+
+
+def test_billing_invoice_show_of_an_unknown_number_is_one_line_and_non_zero(
+    billing: Billing,
+) -> None:
+    missing = billing("invoice", "show", "INV-999999")
+    malformed = billing("invoice", "show", "nope")
+
+    assert (missing.code, missing.err.strip()) == (2, "billing: error: no invoice INV-999999")
+    assert malformed.code == 2 and len(malformed.err.strip().splitlines()) == 1
+    assert "PREFIX-NNNNNN" in malformed.err
