@@ -8,7 +8,7 @@ from typing import IO
 
 from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.rating.engine import Rating
-from shared.formats.csv_safe import safe_row, safe_text
+from shared.formats.csv_safe import FORMULA_STARTS, safe_row, safe_text
 
 RATED_COLUMNS = (
     "call_id",
@@ -71,13 +71,16 @@ def _row(call: CallRecord, rating: Rating) -> tuple[str, ...]:
 
 
 #: rated-output columns holding text from the CDR or the card (the rest are our numbers)
-_TEXT_COLUMNS = frozenset(
+_TEXT_COLUMNS = tuple(
     RATED_COLUMNS.index(name)
     for name in (
         "call_id", "tenant", "account", "caller", "callee", "prefix", "destination", "band",
         "card", "flags",
     )
 )
+
+
+_FORMULA_STARTS = frozenset(FORMULA_STARTS)
 
 
 class CsvRatedSink:
@@ -87,11 +90,18 @@ class CsvRatedSink:
         self._writerow = writer.writerow
 
     def write(self, call: CallRecord, rating: Rating) -> None:
-        # text from the CDR or the card may be a spreadsheet formula (docs/reports.md)
         row = _row(call, rating)
-        self._writerow(
-            [safe_text(value) if i in _TEXT_COLUMNS else value for i, value in enumerate(row)]
-        )
+        # text from the CDR or the card may be a spreadsheet formula (docs/reports.md); the
+        # common row has none, so test first characters before building another row
+        for i in _TEXT_COLUMNS:
+            value = row[i]
+            if value[:1] in _FORMULA_STARTS and safe_text(value) is not value:
+                cells = list(row)
+                for j in _TEXT_COLUMNS:
+                    cells[j] = safe_text(cells[j])
+                self._writerow(cells)
+                return
+        self._writerow(row)
 
 
 class JsonLinesRatedSink:
