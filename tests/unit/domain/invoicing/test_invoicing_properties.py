@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.invoicing import (
+    Credit,
     Invoice,
     InvoiceLine,
     LineKind,
@@ -22,13 +23,15 @@ from shared.domain.invoicing import (
     SubscriptionStatus,
     TaxCode,
     allocate_payment,
+    build_invoice,
     credit_note,
+    credits_applied,
     format_number,
     parse_number,
     segments,
 )
 from shared.domain.money import round_invoice_amount
-from tests.unit.domain.invoicing.invoicing_helpers import BUYER, JAN, SELLER
+from tests.unit.domain.invoicing.invoicing_helpers import BUYER, JAN, NO_TAX, SELLER
 
 D = Decimal
 CENTS = st.integers(min_value=-50_000, max_value=500_000).map(lambda c: D(c).scaleb(-2))
@@ -140,3 +143,22 @@ def test_invoice_rounding_is_symmetric_and_within_half_a_unit(
     assert round_invoice_amount(-amount, currency) == -rounded
     unit = {"EUR": D("0.01"), "JPY": D(1), "KWD": D("0.001")}[currency]
     assert abs(rounded - amount) <= unit / 2
+
+
+@FAST
+@given(
+    st.integers(0, 100_000),
+    st.lists(st.integers(1, 50_000), max_size=5),
+)
+def test_credits_never_take_an_invoice_below_zero(fee_cents: int, credit_cents: list[int]) -> None:
+    fee = D(fee_cents).scaleb(-2)
+    credits = [Credit(f"cr-{n}", D(c).scaleb(-2), "refund") for n, c in enumerate(credit_cents)]
+    inv = build_invoice(
+        tenant="acme", period=JAN, currency="EUR", prepaid=False, seller=SELLER, buyer=BUYER,
+        tax_rules=NO_TAX, credits=credits,
+        subscription=Subscription(plan=Plan(kind=PlanKind.FLAT_RATE, monthly_fee=fee)),
+    )
+    used = credits_applied(inv)
+    # the credits used are the smaller of the fee and all credits, taken in order
+    assert sum(used.values(), D(0)) == min(fee, sum((c.amount for c in credits), D(0)))
+    assert inv.total == fee - sum(used.values(), D(0)) >= 0
