@@ -4,24 +4,28 @@ and every reason a call is blocked (SPEC 1, 3.7, 7)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.domain.admission import MAX_CALL_SECONDS, admit, longest_call, money_available
 from shared.domain.errors import ValidationError
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.tenants import AccountStatus, BillingMode, Numbering, TenantSettings
-from tests.unit.builders import MONDAY_10AM, PEAK_OFFPEAK_BANDS, card, compiled, ms, rate
+from tests.unit.builders import MONDAY_10AM, PEAK_OFFPEAK_BANDS, card, compiled, ms, rate, rate_one
+from tests.unit.builders import call as make_call
 
 AT = ms(MONDAY_10AM)
 DE = "4930123456"  # Germany, prefix 49
 PLAN = NumberingPlan()
 
 
-def ten_cents(**fields: object) -> CompiledCard:
+def ten_cents(**fields: Any) -> CompiledCard:
     """0.10/min to prefix 49 on 60/60 unless overridden."""
-    options = {"initial": 60, "increment": 60, **fields}
+    options: dict[str, Any] = {"initial": 60, "increment": 60, **fields}
     return compiled(card(rate("49", "0.10", **options)))
 
 
@@ -133,3 +137,25 @@ def test_money_available_by_mode() -> None:
     # a funded prepaid tenant: 1.00 pays 600 s at 0.10/min
     funded = admit(tenant(), ten_cents(), DE, AT, Decimal("1.00"), Decimal("0"))
     assert funded.allowed and funded.longest is not None and funded.longest.seconds == 600
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    price=st.decimals("0.001", "2.000", places=3),
+    initial=st.sampled_from([1, 6, 30, 60]),
+    increment=st.sampled_from([1, 6, 60]),
+    connect=st.decimals("0", "0.20", places=2),
+    money=st.decimals("0.01", "30.00", places=2),
+)
+def test_the_longest_call_fits_and_one_second_more_does_not(
+    price: Decimal, initial: int, increment: int, connect: Decimal, money: Decimal
+) -> None:
+    # the invariant of the search, checked against the engine itself
+    prices = compiled(card(rate("49", str(price), initial=initial, increment=increment,
+                                connect_fee=str(connect))))
+    found = longest_call(prices, PLAN, DE, AT, money)
+    if found.unlimited:
+        return
+    if found.seconds:
+        assert rate_one(prices, make_call(DE, talk=found.seconds)).cost <= money
+    assert rate_one(prices, make_call(DE, talk=found.seconds + 1)).cost > money
