@@ -5,8 +5,9 @@ Rounding happens in exactly these named places:
 * :func:`round_call_cost` — a rated call's cost, once, with the rate's decimals and method;
 * :func:`round_increment_cost` — optional per-increment rounding (``increment_precision``),
   always half-up;
-* :func:`to_minor_units` — invoice lines and payment amounts, to the currency's ISO 4217
-  minor unit, half-even (banker's rounding, so rounding errors do not drift one way).
+* :func:`to_minor_units` — payment amounts at the gateway, to the currency's ISO 4217
+  minor unit, half-even (banker's rounding, so rounding errors do not drift one way);
+  invoice amounts are already in minor units when they get there, so it changes nothing.
 * :func:`round_invoice_amount` — each invoice line, tax group and prorated fee, to the
   currency's minor unit, half-up (commercial rounding, symmetric for credits; what tax
   authorities expect on a tax invoice; docs/invoicing.md).
@@ -171,7 +172,8 @@ def round_increment_cost(numerator: int, denominator: int, places: int) -> int:
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
-    """Invoice and payment rounding: half-even to the currency's minor unit, as an integer."""
+    """Payment rounding: half-even to the currency's minor unit, as an integer (invoice
+    lines are rounded by :func:`round_invoice_amount`)."""
     places = minor_units(currency)
     quantized = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     return int(quantized.scaleb(places))
