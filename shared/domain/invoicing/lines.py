@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 
 class LineKind(StrEnum):
@@ -40,20 +41,23 @@ TELECOM_KINDS: frozenset[LineKind] = frozenset(
 )
 
 
+def _rate(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"a tax rate is a percentage of 0 or more, got {value}")
+    return value
+
+
+#: a tax or levy rate in percent (20 means 20 %)
+Rate = Annotated[Decimal, AfterValidator(_rate)]
+
+
 class TaxCode(BaseModel):
     """One tax applied to a line: its name (VAT, a levy) and rate in percent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    rate: Decimal  # percent: 20 means 20 %
-
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, value: Decimal) -> Decimal:
-        if not value.is_finite() or value < 0:
-            raise ValueError(f"a tax rate is a percentage of 0 or more, got {value}")
-        return value
+    rate: Rate
 
 
 class InvoiceLine(BaseModel):

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.errors import ValidationError
-from shared.domain.invoicing.lines import TELECOM_KINDS, InvoiceLine, LineKind, TaxCode
+from shared.domain.invoicing.lines import TELECOM_KINDS, InvoiceLine, LineKind, Rate, TaxCode
 from shared.domain.money import round_invoice_amount
 
 REVERSE_CHARGE_NOTE = (
@@ -79,7 +79,7 @@ class Surcharge(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    rate: Decimal
+    rate: Rate
     kinds: frozenset[LineKind] = TELECOM_KINDS
 
 
@@ -90,8 +90,8 @@ class TaxRules(BaseModel):
 
     country: str
     tax_name: str = "VAT"
-    default_rate: Decimal = Decimal(0)
-    rates: dict[LineKind, Decimal] = Field(default_factory=dict)
+    default_rate: Rate = Decimal(0)
+    rates: dict[LineKind, Rate] = Field(default_factory=dict)
     surcharges: tuple[Surcharge, ...] = ()
 
     @field_validator("country")

@@ -284,3 +284,13 @@ def test_re_rate_adjustments_of_one_run_are_summed_before_rounding() -> None:
         ("manual-1", "", D(1), D("1.00")),
     ]
     assert inv.total == D("101.00")  # 100 + 0.01 - 0.01 + 1.00
+
+
+def test_negative_tax_rates_are_refused_when_rules_load() -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        TaxRules(country="DE", default_rate=D("-19"))
+    with pytest.raises(ValueError, match="0 or more"):
+        TaxRules.model_validate({"country": "DE", "rates": {"usage": "-1"}})
+    with pytest.raises(ValueError, match="kinds"):
+        TaxRules.model_validate({"country": "DE", "surcharges": [
+            {"name": "levy", "rate": "1", "kinds": ["phone"]}]})
