@@ -30,6 +30,8 @@ SUBJECTS = {
     "declined": "Your card was declined: wallet not recharged",
     "authentication_required": "Your bank needs you to confirm the wallet recharge",
     "no_card": "No card on file: wallet not recharged",
+    "dunning_warning": "Invoice {invoice} is overdue: calls suspended in {suspension_in_days} days",
+    "suspended": "Your account is suspended: invoice {invoice} is unpaid",
 }
 BODIES = {
     "declined": (
@@ -44,6 +46,15 @@ BODIES = {
         "Your wallet fell below its threshold but there is no card on file to recharge it. "
         "Please add a card or top up manually."
     ),
+    "dunning_warning": (
+        "Invoice {invoice} ({balance_due}) was due on {due_date} and is {days_past_due} days "
+        "past due. Unless it is paid, outbound and inbound calls will be suspended in "
+        "{suspension_in_days} days (emergency numbers stay available)."
+    ),
+    "suspended": (
+        "Invoice {invoice} is {days_past_due} days past due, so your calls are suspended "
+        "(emergency numbers stay available). Paying it restores the service at once."
+    ),
 }
 
 
@@ -52,7 +63,15 @@ def message(kind: str, detail: Mapping[str, str]) -> tuple[str, str]:
     code = detail.get("decline_code") or ""
     subject = SUBJECTS.get(kind, f"Wallet notice: {kind}")
     body = BODIES.get(kind, "Something about your wallet needs your attention ({kind}).")
-    return subject, body.format(reason=f" ({code})" if code else "", kind=kind)
+    # the detail's own fields (invoice, due date, ...) fill the dunning texts; a missing one
+    # prints as "?" rather than failing the notice
+    fields = _Fields({**detail, "reason": f" ({code})" if code else "", "kind": kind})
+    return subject.format_map(fields), body.format_map(fields)
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 class LogNotifier:

@@ -172,3 +172,18 @@ def test_restore_leaves_an_invoice_not_yet_past_grace_open() -> None:
     ]
     restore = RestoreDeps(world.accounts, world.accounts, world.invoices, lambda: world.now)
     assert restore_if_settled("acme", restore)
+
+
+def test_the_dunning_email_names_the_invoice_the_amount_and_the_days_left() -> None:
+    from shared.adapters.ses import message
+
+    # day 7 of INV-0001 (42.00 USD due 2026-03-01): suspension in 14 - 7 = 7 days
+    subject, body = message("dunning_warning", {
+        "invoice": "INV-0001", "due_date": "2026-03-01", "balance_due": "42.00 USD",
+        "days_past_due": "7", "suspension_in_days": "7",
+    })
+    assert subject == "Invoice INV-0001 is overdue: calls suspended in 7 days"
+    assert body.startswith("Invoice INV-0001 (42.00 USD) was due on 2026-03-01 and is 7 days")
+    assert message("suspended", {"invoice": "INV-0001", "days_past_due": "14"})[0] == (
+        "Your account is suspended: invoice INV-0001 is unpaid"
+    )
