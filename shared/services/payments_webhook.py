@@ -51,6 +51,7 @@ from shared.domain.payments import (
 )
 from shared.ports import PaymentRecords, TenantDirectory, WalletCredits, WebhookVerifier
 from shared.services.dispute_evidence import EvidenceDeps, write_evidence_once
+from shared.services.invoice_payments import AppliedPayment, is_invoice_payment
 
 #: Stripe events are a few KB; anything this large is not one of them
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -68,6 +69,10 @@ class WebhookDeps:
     #: marked paid): restores a suspended account in the same request
     #: (``shared.services.suspension.restore_if_settled``); None: no restore here
     restore: Callable[[str], object] | None = None
+    #: applies a succeeded invoice payment (``metadata.purpose`` invoice_payment) to the
+    #: tenant's invoices (``shared.services.invoice_payments.apply_payment``): tenant,
+    #: intent id, amount, currency, the invoice it names; None: every payment is a top-up
+    invoices: Callable[[str, str, Decimal, str, str | None], AppliedPayment] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,10 @@ def webhook_body(body: str | None, is_base64: bool, max_bytes: int) -> bytes:
         except (binascii.Error, ValueError):
             raise InvalidWebhook("the body is not valid base64") from None
     else:
-        raw = text.encode("utf-8")
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the event JSON)
+            raise InvalidWebhook("the body is not UTF-8 text") from None
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
     return raw
@@ -171,9 +179,21 @@ def _payment_succeeded(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
         values["status"] = "unmatched"
         deps.records.advance(f"payment_intent#{intent['id']}", 1, event.created, tenant, values)
         return WebhookResult(event.id, event.type, "unmatched", tenant)
-    # the credit first: if we crash before the state write, the redelivery finds the entry
-    # and only completes the record; the other order could lose the credit
-    written = deps.wallet.credit(tenant, topup_entry_id(intent["id"]), amount, currency)
+    metadata = intent.get("metadata")
+    if deps.invoices is not None and is_invoice_payment(
+        metadata if isinstance(metadata, dict) else None
+    ):
+        # money owed on invoices (auto-pay, pay now): applied to them once per intent,
+        # never a wallet credit; first, for the same reason as the credit below
+        number = metadata.get("invoice") if isinstance(metadata, dict) else None
+        applied = deps.invoices(tenant, intent["id"], amount, currency,
+                                str(number) if number else None)
+        values["invoices"] = ",".join(part for part, _ in applied.parts) or None
+        written = applied.changed
+    else:
+        # the credit first: if we crash before the state write, the redelivery finds the
+        # entry and only completes the record; the other order could lose the credit
+        written = deps.wallet.credit(tenant, topup_entry_id(intent["id"]), amount, currency)
     deps.records.advance(
         f"payment_intent#{intent['id']}", PAYMENT_RANKS["succeeded"], event.created, tenant,
         values,
