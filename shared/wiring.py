@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +54,8 @@ from shared.services.consistency_check import ConsistencyReport, run_consistency
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
 from shared.services.invoice_delivery import BillingAddressMailer, render_pdf
+from shared.services.invoice_payments import AppliedPayment
+from shared.services.invoice_payments import apply_payment as apply_invoice_payment
 from shared.services.invoicing import InvoicingDeps, domain_builder
 from shared.services.payments_webhook import WebhookDeps
 from shared.services.recharge import RechargeDeps
@@ -219,10 +222,26 @@ def stripe_webhook_deps() -> WebhookDeps:
         tenants=DynamoTenantDirectory(dynamodb, settings.tenants_table),
         evidence=evidence,
         restore=restore_on_payment(
-            dynamodb, settings.tenants_table,
+            dynamodb, settings.tenants_table, settings.payments_table,
             DynamoInvoiceStore(dynamodb, settings.invoices_table, settings.payments_table),
         ) if settings.invoices_table else None,
+        invoices=_invoice_payments(
+            DynamoInvoiceStore(dynamodb, settings.invoices_table, settings.payments_table)
+        ) if settings.invoices_table else None,
     )
+
+
+def _invoice_payments(
+    store: DynamoInvoiceStore,
+) -> Callable[[str, str, Decimal, str, str | None], AppliedPayment]:
+    """``WebhookDeps.invoices``: a succeeded invoice payment applied once per intent."""
+
+    def apply(
+        tenant: str, intent: str, amount: Decimal, currency: str, number: str | None
+    ) -> AppliedPayment:
+        return apply_invoice_payment(tenant, intent, amount, currency, store, number)
+
+    return apply
 
 
 @lru_cache(maxsize=1)
@@ -311,7 +330,7 @@ def suspension_deps(
 
 
 def restore_on_payment(
-    dynamodb: Any, tenants_table: str, invoices: OpenInvoices
+    dynamodb: Any, tenants_table: str, payments_table: str, invoices: OpenInvoices
 ) -> Callable[[str], bool]:
     """``WebhookDeps.restore``: a suspended tenant back to active in the payment's request."""
     from datetime import UTC, datetime
@@ -320,6 +339,7 @@ def restore_on_payment(
         tenants=DynamoTenantDirectory(dynamodb, tenants_table),
         accounts=DynamoTenantAccounts(dynamodb, tenants_table),
         invoices=invoices,
+        records=DynamoPaymentRecords(dynamodb, payments_table),
         now=lambda: datetime.now(UTC),
     )
     return lambda tenant: restore_if_settled(tenant, deps)

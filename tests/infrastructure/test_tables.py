@@ -282,12 +282,16 @@ def test_stripe_webhook_appends_to_the_ledger_and_reads_one_secret(
 
     # Then it reads tenants, appends to the ledger, moves balances and keeps payment records
     assert grants == {
-        "TenantsTable": {"dynamodb:GetItem"},
+        # read; the one update is the restore of a suspended account after a payment
+        "TenantsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "LedgerTable": {"dynamodb:PutItem"},
         "BalancesTable": {"dynamodb:UpdateItem"},
         "PaymentsTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         # a dispute's evidence pack: the disputed period's rated calls, by index only
         "RatedCallsTable/index/by_period": {"dynamodb:Query"},
+        # invoice payments: the paying tenant's invoices, settled once per payment
+        "InvoicesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "InvoicesTable/index/by_tenant": {"dynamodb:Query"},
     }
     # and writes evidence packs only under evidence/ (never under tenants/, which is rated)
     s3 = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
