@@ -170,3 +170,35 @@ def _iso(moment: datetime) -> str:
 
 def _naive(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_freeswitch(path: Path, calls: Iterable[Call], *, extra_ms: int = 0) -> Path:
+    """Their side: FreeSWITCH mod_cdr_csv with a header and ``billmsec`` (UTC naive times);
+    ``extra_ms`` is added to the talk time of answered calls."""
+    lines = [
+        "uuid,caller_id_number,destination_number,context,start_stamp,answer_stamp,end_stamp,"
+        "billsec,billmsec,hangup_cause"
+    ]
+    utc = ZoneInfo("UTC")
+    for index, call in enumerate(calls):
+        answer = call.start + timedelta(seconds=call.ring_s)
+        talk_ms = call.talk_s * 1000 + extra_ms if call.talk_s else 0
+        end = answer + timedelta(milliseconds=talk_ms)
+        lines.append(
+            ",".join(
+                [
+                    f"00000000-0000-4000-8000-{index:012d}",
+                    "1002",
+                    "+" + call.callee,
+                    "default",
+                    _naive(call.start, utc),
+                    _naive(answer, utc) if talk_ms else "",
+                    _naive(end, utc),
+                    str(talk_ms // 1000),
+                    str(talk_ms),
+                    "NORMAL_CLEARING" if talk_ms else "NO_ANSWER",
+                ]
+            )
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -24,6 +24,7 @@ from tests.support.reconcile_data import (
     card,
     make_calls,
     write_asterisk,
+    write_freeswitch,
     write_native,
 )
 from tests.unit.cli.conftest import Billing
@@ -116,6 +117,24 @@ def test_durations_shifted_by_a_constant_are_named_as_such(
     )
     assert Decimal(report["total"]["diff"]["cost"]) == -longer
     assert report["total"]["diff"]["talk_s"] == str(-2 * n)
+
+
+def test_sub_second_talk_in_a_freeswitch_file_is_a_constant_rounding_difference(
+    billing: Billing, tmp_path: Path
+) -> None:
+    # Given their FreeSWITCH file logs billmsec 400 ms above our whole-second billsec
+    ours = write_native(tmp_path / "ours.csv", CALLS)
+    theirs = write_freeswitch(tmp_path / "theirs.csv", CALLS, extra_ms=400)
+    report = _report(billing, tmp_path, ours, theirs)
+    # Then every answered call differs by +0.4 s, and per-second billing (increment 1 s)
+    # bills each of theirs one second more: 0.4 s rounds up to a whole increment
+    n = len(ANSWERED)
+    assert report["conclusion"] == (
+        f"durations differ by a constant +0.4 s (theirs − ours) on {n} of {n} connected"
+        " calls: rounding, or billsec vs duration"
+    )
+    assert Decimal(report["total"]["diff"]["talk_s"]) == Decimal("-0.4") * n
+    assert Decimal(report["total"]["diff"]["billed_s"]) == -n
 
 
 def test_a_rate_change_on_one_destination_is_found_with_both_receipts(
@@ -268,6 +287,7 @@ def test_the_example_in_docs_reports_md_prints_what_the_page_says(
     # Given the card, our file and theirs exactly as docs/reports.md shows them
     text = (Path(__file__).resolve().parents[3] / "docs" / "reports.md").read_text("utf-8")
     example = text[text.index("### Example") :]
+    example = example[: example.find("\n## ")] if "\n## " in example else example
     blocks = re.findall(r"```(\w+)\n(.*?)```", example, re.S)
     (_, card_json), (_, ours_csv), (_, theirs_csv), (_, console) = blocks
     (tmp_path / "card.json").write_text(card_json, encoding="utf-8")
