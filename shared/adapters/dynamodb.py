@@ -42,7 +42,7 @@ from shared.domain.errors import BillingError
 from shared.domain.rating.calendar import epoch_ms_to_local
 from shared.domain.rating.card import RateCard, load_card
 from shared.domain.rating.engine import Rating
-from shared.domain.rerate import LEDGER_RERATE, RerateChange
+from shared.domain.rerate import LEDGER_RERATE, RerateChange, breakout_moves
 from shared.domain.tenants import TenantSettings
 from shared.domain.usage import (
     LEDGER_USAGE,
@@ -733,8 +733,10 @@ class DynamoUsageStore:
 
     def apply_rerate(self, change: RerateChange) -> Applied:
         """One re-rate adjustment: the ledger entry ``rerate#<run>#<call>`` (must not exist)
-        and the balance ``ADD`` in one transaction, so ledger sum == balance; then the rated
-        call's cost, with ``previous_cost`` and ``rerated_by`` kept.
+        and the balance ``ADD`` in one transaction, so ledger sum == balance; then the call's
+        breakout rows (cost, billed time, and the destination when the fix moved it, guarded
+        by the entry id like a chunk); then the rated call's cost, with ``previous_cost`` and
+        ``rerated_by`` kept.
 
         RatedCallsTable is never in a transaction (docs/data-model.md), so the call is
         updated after the commit, conditionally (its cost is still the old one, or this run
@@ -794,6 +796,10 @@ class DynamoUsageStore:
             if not same:
                 return Applied.CONFLICT  # e.g. card A, then B, then A again: left for review
             outcome = Applied.ALREADY
+        # the breakout rows follow (guarded by the entry id, so a finishing run adds nothing
+        # twice), then the call: a crash before the call is updated is finished by a rerun
+        for (day, destination), delta in breakout_moves(change).items():
+            self._apply_delta(change.tenant, day, destination, delta, [change.entry_id])
         try:
             with _errors(f"UpdateItem {self.tables.rated_calls} (rerate)"):
                 self.client.update_item(

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from shared.domain.calls import CallRecord, Direction, Service
 from shared.domain.errors import ValidationError
 from shared.domain.rating.engine import Rating
+from shared.domain.usage import BreakoutDelta, utc_day
 
 LEDGER_RERATE = "rerate"
 _ZERO = Decimal(0)
@@ -113,6 +114,9 @@ class RerateChange:
     card: str
     billed_ms: int
     receipt: str  # the new rating receipt, compact JSON
+    day: str = ""  # UTC day of the start time: the call's breakout row
+    old_billed_ms: int = 0
+    old_prefix: str = ""
 
     @property
     def difference(self) -> Decimal:
@@ -134,6 +138,8 @@ def change_of(
     if rating.cost == old:
         return None
     receipt = rating.receipt.as_dict() if rating.receipt is not None else {}
+    start, answer = values.get("start_ms"), values.get("answer_ms")
+    when = int(start) if start is not None else (int(answer) if answer is not None else None)
     call_id = str(values["call_id"])
     return RerateChange(
         tenant=str(values.get("tenant", "")),
@@ -151,6 +157,9 @@ def change_of(
         card=rating.card,
         billed_ms=rating.billed_ms,
         receipt=json.dumps(receipt, separators=(",", ":"), sort_keys=True, ensure_ascii=False),
+        day=utc_day(when) if when is not None else "unknown",
+        old_billed_ms=int(values.get("billed_ms") or 0),
+        old_prefix=str(values.get("prefix") or ""),
     )
 
 
@@ -203,3 +212,25 @@ class RerateSummary:
                 for name, amount in sorted(self.by_destination.items())
             },
         }
+
+
+def _breakout_destination(destination: str, prefix: str) -> str:
+    """The breakout row's destination label, as ``shared.domain.usage.breakout_key``."""
+    return destination or (prefix and f"+{prefix}") or "unrated"
+
+
+def breakout_moves(change: RerateChange) -> dict[tuple[str, str], BreakoutDelta]:
+    """What the re-rate changes in the breakouts: the call leaves its old (day, destination)
+    row and joins the new one; with the same destination, only billed time and cost move."""
+    old_key = (change.day, _breakout_destination(change.old_destination, change.old_prefix))
+    new_key = (change.day, _breakout_destination(change.destination, change.prefix))
+    if old_key == new_key:
+        return {
+            old_key: BreakoutDelta(
+                0, 0, change.billed_ms - change.old_billed_ms, change.new_cost - change.old_cost
+            )
+        }
+    return {
+        old_key: BreakoutDelta(-1, -1, -change.old_billed_ms, -change.old_cost),
+        new_key: BreakoutDelta(1, 1, change.billed_ms, change.new_cost),
+    }

@@ -125,12 +125,20 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
         "r5": D("0.0182")
     }
 
+    # and the breakouts follow: 2 Mar Germany 0.0182 → 0.0156, 20 Mar 0.0294 → 0.0252
+    assert [(r["day"], r["destination"], r["answered"], r["billed_ms"], r["cost"])
+            for r in store.breakouts("rr-t", "2026-03-02", "2026-03-02")] == [
+        ("2026-03-02", "Germany", 1, 78_000, D("0.0156"))
+    ]
+    assert store.breakouts("rr-t", "2026-03-20", "2026-03-20")[0]["cost"] == D("0.0252")
+
     # And the same re-rate again writes nothing
     assert main(rerate) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (again["changed"], again["written"], again["unchanged"]) == (0, 0, 4)
     assert len([e for e in store.ledger_entries("rr-t") if e.kind == "rerate"]) == 3
     assert store.balance("rr-t") == D("4.8690") == store.ledger_sum("rr-t")
+    assert store.breakouts("rr-t", "2026-03-02", "2026-03-02")[0]["cost"] == D("0.0156")
 
 
 def test_rerate_bad_input_is_one_line(

@@ -19,7 +19,8 @@ from shared.domain.errors import ValidationError
 from shared.domain.rating.card import load_card
 from shared.domain.rating.compiled import compile_card
 from shared.domain.rating.numbers import NumberingPlan
-from shared.domain.rerate import RerateChange, periods_between, rerate_run_id
+from shared.domain.rerate import RerateChange, breakout_moves, periods_between, rerate_run_id
+from shared.domain.usage import BreakoutDelta
 from shared.services.rerate import Applied, RerateRequest, rerate
 from tests.unit.builders import card, ms, rate
 
@@ -235,3 +236,25 @@ def test_a_message_is_rerated_on_its_stored_segment_count() -> None:
     summary = rerate(request, store, store)
     assert (summary.changed, summary.total_difference) == (1, D("0.0002"))
     assert store.balance == D("9.9998")  # the ledger's sign: a rise is a debit
+
+
+def _change(old_destination: str, destination: str) -> RerateChange:
+    return RerateChange(
+        tenant="acme", call_id="g1", entry_id="rerate#r#g1", run_id="r", period="2026-03",
+        currency="USD", old_cost=D("0.0182"), new_cost=D("0.0650"),
+        old_destination=old_destination, destination=destination, prefix="4915", band="",
+        card="fixed", billed_ms=60_000, receipt="{}", day="2026-03-02", old_billed_ms=78_000,
+        old_prefix="49",
+    )
+
+
+def test_breakouts_follow_a_rerated_call() -> None:
+    # the same destination: only billed time (60 − 78 s) and cost (0.0650 − 0.0182) move
+    same = breakout_moves(_change("Germany", "Germany"))
+    assert same == {("2026-03-02", "Germany"): BreakoutDelta(0, 0, -18_000, D("0.0468"))}
+    # a fix that moves the call to a new prefix: it leaves one row and joins the other
+    moved = breakout_moves(_change("Germany", "Germany mobile"))
+    assert moved == {
+        ("2026-03-02", "Germany"): BreakoutDelta(-1, -1, -78_000, D("-0.0182")),
+        ("2026-03-02", "Germany mobile"): BreakoutDelta(1, 1, 60_000, D("0.0650")),
+    }
