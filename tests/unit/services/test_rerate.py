@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.cli.rerate_command import summary_lines
 from shared.domain.errors import ValidationError
 from shared.domain.rating.card import load_card
 from shared.domain.rating.compiled import compile_card
@@ -258,3 +259,13 @@ def test_breakouts_follow_a_rerated_call() -> None:
         ("2026-03-02", "Germany"): BreakoutDelta(-1, -1, -78_000, D("-0.0182")),
         ("2026-03-02", "Germany mobile"): BreakoutDelta(1, 1, 60_000, D("0.0650")),
     }
+
+
+def test_the_text_summary_names_counts_and_differences() -> None:
+    store = _store()
+    summary = rerate(_request(), store, store)
+    lines = summary_lines(summary)
+    assert lines[1] == "calls 4: changed 3, unchanged 1"
+    assert lines[2] == "wrote 3 adjustments (0 already there, 0 conflicts)"
+    assert lines[3] == "total difference -0.0088 USD (new - old)"
+    assert lines[4] == "  Germany: 3 calls, -0.0088"
