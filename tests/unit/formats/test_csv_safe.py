@@ -87,3 +87,20 @@ def test_rejects_csv_neutralises_the_original_line() -> None:
     out = io.StringIO()
     CsvRejectSink(out).write(4, "=cmd|' /C calc'!A0,acme", RejectReason.MALFORMED, "-bad")
     assert out.getvalue().splitlines()[1] == "4,malformed,'-bad,\"'=cmd|' /C calc'!A0,acme\""
+
+
+def test_breakout_csv_neutralises_a_hostile_destination_and_keeps_signed_margins() -> None:
+    from shared.domain.breakout import BuyCost, breakout_lines
+    from shared.formats.breakout_report import write_csv
+
+    # a carrier deck's destination name is outside text too; the margin here is negative
+    lines = breakout_lines(
+        [("2026-03-02", '=HYPERLINK("http://x")', 1, 1, 60_000, Decimal("0.0100"))],
+        {("2026-03-02", '=HYPERLINK("http://x")'): BuyCost(Decimal("0.0150"), 1)},
+    )
+    out = io.StringIO()
+    write_csv(lines, out, "USD")
+    row = list(csv.reader(io.StringIO(out.getvalue())))[1]
+    assert row[1] == '\'=HYPERLINK("http://x")'
+    # margin 0.0100 − 0.0150 = −0.0050, −50.00 %: plain numbers, left as they are
+    assert row[9:11] == ["-0.0050", "-50.00"]
