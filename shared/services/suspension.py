@@ -109,6 +109,12 @@ def check_tenant(settings: TenantSettings, deps: SuspensionDeps) -> TenantOutcom
                     extra={"tenant": tenant, "invoice": number, "days": decision.days_past_due})
         return TenantOutcome(tenant, "held_by_payment", decision.days_past_due, number)
     if decision.suspend:
+        # the reason first: only an account suspended for non-payment is restored by a
+        # payment (a stale record is harmless, restore also needs the status suspended)
+        deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None, {
+            "state": "suspended", "tenant_id": tenant, "invoice": number,
+            "days_past_due": decision.days_past_due,
+        })
         if deps.accounts.set_status(tenant, settings.status, AccountStatus.SUSPENDED):
             logger.warning("account suspended",
                            extra={"tenant": tenant, "invoice": number,
@@ -142,21 +148,37 @@ def check_tenant(settings: TenantSettings, deps: SuspensionDeps) -> TenantOutcom
     return TenantOutcome(tenant, outcome, decision.days_past_due, number, tuple(sent))
 
 
+def suspension_key(tenant: str) -> str:
+    """PaymentsTable record of why the tenant was suspended: ``state`` suspended (for
+    non-payment, by this check) or restored; both rank 1, so the later one wins."""
+    return f"suspension#{tenant}"
+
+
 @dataclass(frozen=True, slots=True)
 class RestoreDeps:
     tenants: TenantDirectory
     accounts: TenantAccounts
     invoices: OpenInvoices
+    #: the ``suspension#<tenant>`` record (``PaymentRecords.get`` / ``advance``)
+    records: PaymentRecords
     now: Callable[[], datetime]
 
 
 def restore_if_settled(tenant: str, deps: RestoreDeps) -> bool:
-    """Back to active when suspended and no unpaid invoice is past the grace period any
-    more; True when this call restored it. Safe to call on every successful payment."""
+    """Back to active when suspended for non-payment and no unpaid invoice is past the
+    grace period any more; True when this call restored it. Safe to call on every
+    successful payment. An account an operator suspended (fraud, abuse: no
+    ``suspension#`` record in state suspended) is left as it is."""
     settings = deps.tenants.get(tenant)
     if settings is None or settings.status is not AccountStatus.SUSPENDED:
         return False
-    today = _today(settings, deps.now()).date()
+    reason = deps.records.get(suspension_key(tenant)) or {}
+    if reason.get("state") != "suspended":
+        logger.info("payment received, account stays suspended: not suspended for "
+                    "non-payment", extra={"tenant": tenant})
+        return False
+    now = deps.now()
+    today = _today(settings, now).date()
     policy = policy_for(settings.suspension_grace_days)
     if past_grace(deps.invoices.open_invoices(tenant), today, policy):
         logger.info("payment received, account stays suspended: an invoice is still past due",
@@ -164,6 +186,8 @@ def restore_if_settled(tenant: str, deps: RestoreDeps) -> bool:
         return False
     if not deps.accounts.set_status(tenant, AccountStatus.SUSPENDED, AccountStatus.ACTIVE):
         return False
+    deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None,
+                         {"state": "restored", "tenant_id": tenant})
     logger.info("account restored on payment", extra={"tenant": tenant})
     metrics.add_metric("AccountsRestored", MetricUnit.Count, 1)
     return True

@@ -91,7 +91,8 @@ class World:
         return settings.status
 
     def webhook(self) -> WebhookDeps:
-        restore = RestoreDeps(self.directory, self.accounts, self.invoices, lambda: self.now)
+        restore = RestoreDeps(self.directory, self.accounts, self.invoices, self.records,
+                              lambda: self.now)
         return WebhookDeps(
             verifier=StripeSignatureVerifier((TEST_SECRET,)),
             records=self.records,
@@ -166,8 +167,8 @@ def test_a_pending_recharge_holds_the_suspension(world: World) -> None:
 def test_the_real_handler_restores_when_its_invoice_store_shows_nothing_past_due(
     local_stack: LocalStack, world: World,
 ) -> None:
-    # Given the stripe_webhook function wired with the invoice store (INVOICES_TABLE), and a
-    # suspended tenant with no unpaid invoice in InvoicesTable (it was paid off elsewhere)
+    # Given the stripe_webhook function wired with the invoice store (INVOICES_TABLE), which
+    # holds no unpaid invoice of the tenant, and a tenant suspended by the daily check
     env = {
         **local_stack.function_environment("StripeWebhookFunction"),
         **local_stack.aws_environment(),
@@ -176,8 +177,8 @@ def test_the_real_handler_restores_when_its_invoice_store_shows_nothing_past_due
             "INVOICES_TABLE"
         ],
     }
-    settings = world.tenant("sus-handler")
-    assert world.accounts.set_status("sus-handler", settings.status, AccountStatus.SUSPENDED)
+    world.tenant("sus-handler")
+    assert world.check("sus-handler", 14) == "suspended"  # the stand-in's INV-7 on day 14
     sample = Path(__file__).resolve().parents[2] / (
         "functions/stripe_webhook/events/webhook_request.json"
     )

@@ -96,7 +96,10 @@ def test_daily_runs_warn_on_days_7_and_13_and_suspend_on_day_14() -> None:
         7: ["dunning_warning"], 13: ["dunning_warning"], 14: ["suspended"],
     }
     assert world.status() is AccountStatus.SUSPENDED
-    assert set(world.records.items) == {"dunning#acme#INV-0001#7", "dunning#acme#INV-0001#13"}
+    assert set(world.records.items) == {
+        "dunning#acme#INV-0001#7", "dunning#acme#INV-0001#13", "suspension#acme",
+    }
+    assert world.records.items["suspension#acme"]["state"] == "suspended"
 
 
 def test_a_second_run_the_same_day_sends_no_duplicate_warning() -> None:
@@ -149,7 +152,8 @@ def test_restore_once_nothing_is_past_grace() -> None:
     world = World()
     world.day(14)
     run_suspension_check(world.deps())
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, lambda: world.now)
+    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
+                          lambda: world.now)
     # still owing: stays suspended
     assert not restore_if_settled("acme", restore)
     assert world.status() is AccountStatus.SUSPENDED
@@ -163,14 +167,14 @@ def test_restore_once_nothing_is_past_grace() -> None:
 def test_restore_leaves_an_invoice_not_yet_past_grace_open() -> None:
     # a newer invoice 3 days past due does not keep the account suspended
     world = World()
-    world.accounts.settings["acme"] = world.accounts.settings["acme"].model_copy(
-        update={"status": AccountStatus.SUSPENDED}
-    )
+    world.day(14)
+    run_suspension_check(world.deps())  # suspended for INV-0001, then it was paid
     world.day(20)
     world.invoices.open["acme"] = [
         OpenInvoice("INV-0002", DUE + timedelta(days=17), Decimal("9.00"), "USD")
     ]
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, lambda: world.now)
+    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
+                          lambda: world.now)
     assert restore_if_settled("acme", restore)
 
 
@@ -187,3 +191,35 @@ def test_the_dunning_email_names_the_invoice_the_amount_and_the_days_left() -> N
     assert message("suspended", {"invoice": "INV-0001", "days_past_due": "14"})[0] == (
         "Your account is suspended: invoice INV-0001 is unpaid"
     )
+
+
+def test_an_account_an_operator_suspended_is_not_restored_by_a_payment() -> None:
+    # suspended by hand (no suspension# record): a payment must not reopen it
+    world = World()
+    world.accounts.settings["acme"] = world.accounts.settings["acme"].model_copy(
+        update={"status": AccountStatus.SUSPENDED}
+    )
+    world.invoices.open["acme"] = []
+    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
+                          lambda: world.now)
+    assert not restore_if_settled("acme", restore)
+    assert world.status() is AccountStatus.SUSPENDED
+
+
+def test_restored_then_overdue_again_is_suspended_and_restored_again() -> None:
+    world = World()
+    world.day(14)
+    run_suspension_check(world.deps())
+    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
+                          lambda: world.now)
+    world.invoices.open["acme"] = []
+    world.day(15)
+    assert restore_if_settled("acme", restore)
+    assert world.records.items["suspension#acme"]["state"] == "restored"
+    # a new invoice INV-0002 due 2026-04-01 goes unpaid: day 14 is 2026-04-15 (45 days on)
+    world.invoices.open["acme"] = [OpenInvoice("INV-0002", date(2026, 4, 1), Decimal("9"), "USD")]
+    world.day(45)
+    assert run_suspension_check(world.deps()).tenants("suspended") == ["acme"]
+    world.invoices.open["acme"] = []
+    world.day(46)
+    assert restore_if_settled("acme", restore)
