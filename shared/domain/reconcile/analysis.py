@@ -29,6 +29,7 @@ from shared.domain.reconcile.model import (
     Side,
     Totals,
     seconds,
+    utc_datetime,
     utc_time,
 )
 
@@ -202,8 +203,10 @@ def _findings(
     for diff in diffs:
         by_kind[diff.kind].append(diff)
     found: list[Finding] = []
-    found += _unmatched(by_kind[DiffKind.MISSING], "missing_calls", "missing from ours")
-    found += _unmatched(by_kind[DiffKind.EXTRA], "extra_calls", "in ours but not in theirs")
+    found += _unmatched(
+        by_kind[DiffKind.MISSING], "missing_calls", "missing from ours", -1, offset.ms
+    )
+    found += _unmatched(by_kind[DiffKind.EXTRA], "extra_calls", "in ours but not in theirs", 1)
     found += _connection(by_kind[DiffKind.CONNECTION])
     found += _durations(by_kind[DiffKind.DURATION], pairs)
     found += _rating(by_kind[DiffKind.COST], ours, theirs)
@@ -249,14 +252,20 @@ def _later(offset_ms: int) -> str:
     return f"{amount} {'later' if offset_ms > 0 else 'earlier'}"
 
 
-def _unmatched(diffs: Sequence[CallDiff], cause: str, where: str) -> list[Finding]:
-    """Unmatched calls grouped into runs of consecutive UTC hours; the scattered rest in one."""
+def _unmatched(
+    diffs: Sequence[CallDiff], cause: str, where: str, sign: int, shift_ms: int = 0
+) -> list[Finding]:
+    """Unmatched calls grouped into runs of consecutive UTC hours; the scattered rest in one.
+    ``sign`` is how their cost counts in ours − theirs: -1 for calls missing from ours.
+    Their times are moved back by a detected clock shift, so the hours named are on our
+    (UTC) clock."""
     if not diffs:
         return []
     by_hour: dict[tuple[str, int], list[ReconCall]] = defaultdict(list)
     for diff in diffs:
         call = diff.any_call
-        by_hour[(call.day, call.hour)].append(call)
+        moment = utc_datetime(call.time_ms - shift_ms)
+        by_hour[(moment.strftime("%Y-%m-%d"), moment.hour)].append(call)
     runs: list[list[tuple[str, int]]] = []
     for slot in sorted(by_hour):
         if runs and runs[-1][-1][0] == slot[0] and runs[-1][-1][1] + 1 == slot[1]:
@@ -276,11 +285,11 @@ def _unmatched(diffs: Sequence[CallDiff], cause: str, where: str) -> list[Findin
             f"{_calls(len(calls))} {where} between"
             f" {first:02d}:00 and {last + 1:02d}:00 UTC on {day}"
         )
-        findings.append(_calls_finding(cause, summary, calls, diffs, day=day, hour=first))
+        findings.append(_calls_finding(cause, summary, calls, sign, day=day, hour=first))
     if scattered:
-        hours = len({(c.day, c.hour) for c in scattered})
+        hours = len({(c.day, c.hour) for c in scattered})  # on their clock; a count only
         summary = f"{len(scattered)} more calls {where}, scattered over {hours} hours"
-        findings.append(_calls_finding(cause, summary, scattered, diffs))
+        findings.append(_calls_finding(cause, summary, scattered, sign))
     return findings
 
 
@@ -288,13 +297,13 @@ def _calls_finding(
     cause: str,
     summary: str,
     calls: Sequence[ReconCall],
-    diffs: Sequence[CallDiff],
+    sign: int,
     *,
     day: str | None = None,
     hour: int | None = None,
 ) -> Finding:
-    ids = {call.call_id for call in calls}
-    impact = sum((d.cost_diff for d in diffs if d.any_call.call_id in ids), _ZERO)
+    total = sum((call.cost for call in calls), _ZERO)
+    impact = -total if sign < 0 and total else total  # never a "-0"
     connected = sum(1 for call in calls if call.connected)
     evidence = [
         f"{connected} of them connected, {seconds(sum(c.talk_ms for c in calls))} s of talk,"

@@ -195,3 +195,15 @@ def test_without_offset_detection_a_shift_shows_as_missing_and_extra() -> None:
     theirs = [_call("a", "442071234567", "2026-03-04T11:00:00")]
     result = reconcile(_side("o", ours), _side("t", theirs), Settings(detect_offset=False))
     assert sorted(d.kind for d in result.diffs) == [DiffKind.EXTRA, DiffKind.MISSING]
+
+
+def test_calls_missing_behind_a_time_shift_are_placed_on_our_clock() -> None:
+    # Given their clock is 1 h ahead, and they have a call at 15:30 on it that we lack
+    ours = [_call(f"o{i}", f"4420712345{i:02d}", f"2026-03-04T1{i}:00:00") for i in range(3)]
+    theirs = [_call(f"t{i}", f"4420712345{i:02d}", f"2026-03-04T1{i + 1}:00:00") for i in range(3)]
+    theirs.append(_call("late", "441234567890", "2026-03-04T15:30:00", cost="0.0300"))
+    shift, missing = reconcile(_side("o", ours), _side("t", theirs)).findings
+    # Then the shift comes first, and the missing call is at 14:30 UTC on our clock
+    assert shift.cause == "time_shift"
+    assert missing.summary == "1 call missing from ours between 14:00 and 15:00 UTC on 2026-03-04"
+    assert missing.cost_impact == Decimal("-0.0300")
