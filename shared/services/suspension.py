@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from shared.domain.errors import BillingError
 from shared.domain.suspension import decide, past_grace, policy_for
 from shared.domain.tenants import AccountStatus, TenantSettings
 from shared.observability import logger, metrics
@@ -67,17 +68,30 @@ class SuspensionReport:
         return [item.tenant for item in self.outcomes if item.outcome == outcome]
 
 
+class SuspensionCheckFailed(BillingError):
+    """Some tenants could not be checked; the others were. Raised after trying them all, so
+    the invocation fails and is retried (every step is idempotent)."""
+
+
 def run_suspension_check(deps: SuspensionDeps) -> SuspensionReport:
-    """The daily job: every tenant, one at a time (a failure names its tenant and stops)."""
+    """The daily job: every tenant, one at a time; one tenant's failure (a throttled read,
+    a bad record) is logged and does not keep the others from being checked."""
     outcomes = []
+    failed: list[str] = []
     for tenant in deps.accounts.tenant_ids():
-        settings = deps.tenants.get(tenant)
-        if settings is not None:
-            outcomes.append(check_tenant(settings, deps))
+        try:
+            settings = deps.tenants.get(tenant)
+            if settings is not None:
+                outcomes.append(check_tenant(settings, deps))
+        except Exception as error:  # reported below; the other tenants go on
+            logger.exception("suspension check failed", extra={"tenant": tenant})
+            failed.append(f"{tenant} ({type(error).__name__}: {error})")
     report = SuspensionReport(tuple(outcomes))
     metrics.add_metric("AccountsSuspended", MetricUnit.Count, len(report.tenants("suspended")))
     metrics.add_metric("DunningWarningsSent", MetricUnit.Count,
                        sum(len(item.warnings_sent) for item in outcomes))
+    if failed:
+        raise SuspensionCheckFailed("the suspension check failed for " + ", ".join(failed))
     return report
 
 

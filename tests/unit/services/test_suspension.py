@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from shared.domain.suspension import OpenInvoice
 from shared.domain.tenants import AccountStatus, BillingMode, TenantSettings
 from shared.services.suspension import (
     RestoreDeps,
+    SuspensionCheckFailed,
     SuspensionDeps,
     restore_if_settled,
     run_suspension_check,
@@ -223,3 +226,23 @@ def test_restored_then_overdue_again_is_suspended_and_restored_again() -> None:
     world.invoices.open["acme"] = []
     world.day(46)
     assert restore_if_settled("acme", restore)
+
+
+def test_one_tenant_failing_does_not_stop_the_others() -> None:
+    @dataclass
+    class Broken(Invoices):
+        def open_invoices(self, tenant: str) -> list[OpenInvoice]:
+            if tenant == "aaa-broken":
+                raise RuntimeError("throttled")
+            return super().open_invoices(tenant)
+
+    world = World()
+    world.invoices = Broken(dict(world.invoices.open))
+    world.accounts.settings["aaa-broken"] = world.accounts.settings["acme"].model_copy(
+        update={"tenant_id": "aaa-broken"}
+    )
+    world.day(14)
+    with pytest.raises(SuspensionCheckFailed, match=r"aaa-broken \(RuntimeError: throttled\)"):
+        run_suspension_check(world.deps())
+    # acme, checked after the broken tenant, was still suspended
+    assert world.status() is AccountStatus.SUSPENDED
