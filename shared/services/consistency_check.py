@@ -25,10 +25,16 @@ from shared.domain.consistency import (
     breakout_differences,
     expected_breakouts,
 )
+from shared.domain.errors import BillingError
 from shared.observability import logger, metrics
 from shared.ports import ConsistencyReads
 
 METRIC = "ConsistencyDifferences"
+
+
+class ConsistencyCheckFailed(BillingError):
+    """Some tenants could not be read (after the others were checked and their differences
+    logged and counted): the invocation fails and is retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +64,17 @@ def run_consistency_check(
         calls[call.tenant].append(call)
     tenants = sorted(set(reads.tenant_ids()) | set(calls))  # a tenant with calls, unlisted
     differences: list[Difference] = []
+    failed: list[str] = []
     for tenant in tenants:
-        ledger = reads.ledger_facts(tenant)
-        differences += balance_differences(tenant, reads.balance(tenant), ledger)
-        expected = expected_breakouts(calls.get(tenant, []), ledger.applied_chunks)
-        stored = reads.breakout_rows(tenant, first_day)
-        differences += breakout_differences(tenant, stored, expected, first_day)
+        try:
+            ledger = reads.ledger_facts(tenant)
+            differences += balance_differences(tenant, reads.balance(tenant), ledger)
+            expected = expected_breakouts(calls.get(tenant, []), ledger.applied_chunks)
+            stored = reads.breakout_rows(tenant, first_day)
+            differences += breakout_differences(tenant, stored, expected, first_day)
+        except Exception as error:  # reported below; the other tenants are still checked
+            logger.exception("consistency check failed", extra={"tenant": tenant})
+            failed.append(f"{tenant} ({type(error).__name__}: {error})")
     for difference in differences:
         logger.error("consistency difference", extra={
             "tenant": difference.tenant, "kind": difference.kind, "key": difference.key,
@@ -74,4 +85,8 @@ def run_consistency_check(
     logger.info("consistency check done", extra={
         "tenants": len(tenants), "first_day": first_day, "differences": len(differences),
     })
+    if failed:
+        raise ConsistencyCheckFailed(
+            "the consistency check could not read " + ", ".join(failed)
+        )
     return ConsistencyReport(len(tenants), first_day, tuple(differences))

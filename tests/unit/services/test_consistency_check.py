@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from shared.domain.consistency import ChargedCall, LedgerFacts
 from shared.domain.usage import BreakoutDelta
 from shared.observability import metrics
-from shared.services.consistency_check import METRIC, run_consistency_check
+from shared.services.consistency_check import (
+    METRIC,
+    ConsistencyCheckFailed,
+    run_consistency_check,
+)
 from tests.unit.builders import ms
 
 NOW = datetime(2026, 10, 6, 3, 30, tzinfo=UTC)
@@ -92,4 +98,22 @@ def test_a_tenant_with_calls_but_no_settings_is_checked_too() -> None:
     assert [(d.tenant, d.field) for d in report.differences] == [
         ("ghost", "attempts"), ("ghost", "answered"), ("ghost", "billed_ms"), ("ghost", "cost"),
     ]
+    metrics.clear_metrics()
+
+
+def test_an_unreadable_tenant_fails_the_job_after_the_others_are_checked() -> None:
+    @dataclass
+    class Flaky(Reads):
+        def ledger_facts(self, tenant: str) -> LedgerFacts:
+            if tenant == "acme":
+                raise RuntimeError("throttled")
+            return super().ledger_facts(tenant)
+
+    reads = Flaky(**{name: getattr(world(), name) for name in ("balances", "ledgers", "rows",
+                                                                "calls", "listed")})
+    reads.balances["globex"] = Decimal("1")  # globex's ledger is empty: a difference
+    metrics.clear_metrics()
+    with pytest.raises(ConsistencyCheckFailed, match=r"acme \(RuntimeError: throttled\)"):
+        run_consistency_check(reads, lambda: NOW)
+    assert metric_value() == [1.0]  # globex's difference was still counted
     metrics.clear_metrics()
