@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shared.domain.calls import CallRecord, CallStatus, Direction, Service
+from shared.domain.calls import CallRecord, CallStatus, Direction, RejectReason, Service
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.engine import Rating, rate_call
 from shared.domain.rating.numbers import NumberingPlan
@@ -49,7 +49,8 @@ def side_from_records(
         call = outcome.call
         if call is None:
             status = outcome.status or CallStatus.REJECTED
-            skipped[str(outcome.reason) if status is CallStatus.REJECTED else str(status)] += 1
+            reason = outcome.reason or RejectReason.MALFORMED
+            skipped[str(reason) if status is CallStatus.REJECTED else str(status)] += 1
             continue
         if call.service is not Service.VOICE:
             skipped[f"not voice ({call.service})"] += 1

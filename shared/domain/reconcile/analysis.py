@@ -425,12 +425,13 @@ def _ring_time_billed(ours: ReconCall, theirs: ReconCall) -> bool:
 
 def _rating(diffs: Sequence[CallDiff], ours: Side, theirs: Side) -> list[Finding]:
     """Same talk time, different cost: grouped by the prefix each side rated under."""
-    groups: dict[tuple[str, str], list[CallDiff]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str], list[CallDiff]] = defaultdict(list)
     for diff in diffs:
         assert diff.ours is not None and diff.theirs is not None
-        groups[(diff.ours.prefix, diff.theirs.prefix)].append(diff)
+        key = (diff.ours.prefix, diff.theirs.prefix, diff.ours.problem, diff.theirs.problem)
+        groups[key].append(diff)
     findings = []
-    for (our_prefix, their_prefix), group in sorted(groups.items()):
+    for (our_prefix, their_prefix, our_problem, their_problem), group in sorted(groups.items()):
         impact = sum((d.cost_diff for d in group), _ZERO)
         sample = max(group, key=_largest_key)
         assert sample.ours is not None and sample.theirs is not None
@@ -438,7 +439,16 @@ def _rating(diffs: Sequence[CallDiff], ours: Side, theirs: Side) -> list[Finding
         name = f"{our_prefix} ({destination})" if destination else our_prefix or "(default)"
         mine = ours.explain(sample.ours) if ours.explain else None
         other = theirs.explain(sample.theirs) if theirs.explain else None
-        if our_prefix != their_prefix:
+        if our_problem or their_problem:
+            side, problem = ("ours", our_problem) if our_problem else ("theirs", their_problem)
+            rated = their_prefix if our_problem else our_prefix
+            summary = (
+                f"{_calls(len(group))} not rated by {side} ({problem}) that the other side"
+                f" rates under prefix {rated or '(default)'}: a destination missing from the"
+                f" card that rated {side}"
+            )
+            cause = "not_rated"
+        elif our_prefix != their_prefix:
             summary = (
                 f"numbers rated under prefix {our_prefix or '(default)'} by ours but"
                 f" {their_prefix or '(default)'} by theirs on {len(group)} calls:"

@@ -3,6 +3,7 @@ the worst day and hour, and which cause each kind of difference is given."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -207,3 +208,17 @@ def test_calls_missing_behind_a_time_shift_are_placed_on_our_clock() -> None:
     assert shift.cause == "time_shift"
     assert missing.summary == "1 call missing from ours between 14:00 and 15:00 UTC on 2026-03-04"
     assert missing.cost_impact == Decimal("-0.0300")
+
+
+def test_a_call_our_card_cannot_rate_is_named_as_a_missing_destination() -> None:
+    # Given our card has no rate for 81 (the call is kept with cost 0 and its reject reason)
+    unrated = _call("a", "81312345678", "2026-03-04T10:00:00", cost="0", prefix="")
+    ours = [replace(unrated, problem="no_rate")]
+    theirs = [_call("a", "81312345678", "2026-03-04T10:00:00", cost="0.1200", prefix="81")]
+    (finding,) = reconcile(_side("o", ours), _side("t", theirs)).findings
+    assert finding.cause == "not_rated"
+    assert finding.summary == (
+        "1 call not rated by ours (no_rate) that the other side rates under prefix 81:"
+        " a destination missing from the card that rated ours"
+    )
+    assert finding.cost_impact == Decimal("-0.1200")
