@@ -190,6 +190,12 @@ def test_numbers_match_whatever_their_prefix_and_ids_need_not_agree(
     theirs = write_native(tmp_path / "theirs.csv", CALLS, number_prefix="+")
     report = _report(billing, tmp_path, ours, theirs)
     assert report["matched"] == len(CALLS) and report["findings"] == []
+    # and --json prints the same report as one JSON object on stdout's last line
+    run = billing(
+        "reconcile", "--ours", ours, "--theirs", theirs, "--card", tmp_path / "card.json", "--json"
+    )
+    assert run.code == 0 and len(run.out.strip().splitlines()) == 1
+    assert run.summary["matched"] == len(CALLS) and run.summary["currency"] == "USD"
 
 
 def test_the_html_report_draws_its_charts_in_headless_chromium(
