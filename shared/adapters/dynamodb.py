@@ -808,17 +808,24 @@ class DynamoUsageStore:
                     UpdateExpression=(
                         "SET #cost = :new, #previous_cost = :old, #rerated_by = :entry, "
                         "#prefix = :prefix, #destination = :destination, #band = :band, "
-                        "#card = :card, #billed_ms = :billed"
+                        "#card = :card, #billed_ms = :billed ADD #rerates :entries"
                     ),
-                    ConditionExpression="#cost = :old OR #rerated_by = :entry",
+                    # the old cost, and this entry never applied to it before: a run whose
+                    # entry exists finishes a crashed try, never re-applies itself after a
+                    # later re-rate moved the call on (card A, then B, then A again)
+                    ConditionExpression=(
+                        "(#cost = :old AND NOT contains(#rerates, :entry)) "
+                        "OR #rerated_by = :entry"
+                    ),
                     ExpressionAttributeNames=_names(
                         "cost", "previous_cost", "rerated_by", "prefix", "destination", "band",
-                        "card", "billed_ms",
+                        "card", "billed_ms", "rerates",
                     ),
                     ExpressionAttributeValues=_values(
                         new=change.new_cost,
                         old=change.old_cost,
                         entry=change.entry_id,
+                        entries={change.entry_id},
                         prefix=change.prefix,
                         destination=change.destination,
                         band=change.band,
@@ -827,7 +834,9 @@ class DynamoUsageStore:
                     ),
                 )
         except Conflict:
-            pass  # the call moved on since it was read (another re-rate): the entry stands
+            # the call moved on: after our entry was written now, by a concurrent re-rate (the
+            # entry stands); or our entry is an old one that was applied and later reverted
+            return Applied.CONFLICT if outcome is Applied.ALREADY else outcome
         return outcome
 
     def _ledger_item(self, tenant: str, entry_id: str) -> dict[str, Any]:

@@ -140,6 +140,23 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     assert store.balance("rr-t") == D("4.8690") == store.ledger_sum("rr-t")
     assert store.breakouts("rr-t", "2026-03-02", "2026-03-02")[0]["cost"] == D("0.0156")
 
+    # When the fix is reverted with the card still loaded in the stack (by name: another run)
+    revert = ["rerate", "--tenant", "rr-t", "--from", "2026-03-01", "--to", "2026-03-31",
+              "--card", "rr-card", "--json", *flags]
+    assert main(revert) == 0
+    back = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # Then the three calls go back (+0.0088 more), the balance with them
+    assert (back["written"], back["total_difference"]) == (3, "0.0088")
+    assert store.balance("rr-t") == D("4.8602") == store.ledger_sum("rr-t")
+    assert store.breakouts("rr-t", "2026-03-02", "2026-03-02")[0]["cost"] == D("0.0182")
+    # and running the first fix again applies none of its entries a second time
+    assert main(rerate) == 0
+    third = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (third["written"], third["already"], third["conflicts"]) == (0, 0, 3)
+    assert store.balance("rr-t") == D("4.8602") == store.ledger_sum("rr-t")
+    march = {row.call_id: row for row in store.rated_calls("rr-t", "2026-03")}
+    assert march["r1"].cost == D("0.0182")
+
 
 def test_rerate_bad_input_is_one_line(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -65,10 +65,14 @@ class FakeRerateStore:
         else:
             return Applied.CONFLICT
         call = self.calls[change.call_id]
-        if call["cost"] == change.old_cost or call.get("rerated_by") == change.entry_id:
-            call.update(
-                cost=change.new_cost, previous_cost=change.old_cost, rerated_by=change.entry_id
-            )
+        applied = call.setdefault("rerates", set())
+        fresh = call["cost"] == change.old_cost and change.entry_id not in applied
+        if not (fresh or call.get("rerated_by") == change.entry_id):
+            return Applied.CONFLICT if outcome is Applied.ALREADY else outcome
+        call.update(
+            cost=change.new_cost, previous_cost=change.old_cost, rerated_by=change.entry_id
+        )
+        applied.add(change.entry_id)
         return outcome
 
 
@@ -180,6 +184,25 @@ def test_a_crash_between_the_entry_and_the_call_is_finished_by_the_same_run() ->
     assert (summary.written, summary.already) == (2, 1)
     assert store.calls["g1"]["cost"] == D("0.0156")
     assert store.balance == D("10.0088")  # the balance moved once per call
+
+
+def test_fixing_reverting_and_fixing_again_never_applies_an_entry_twice() -> None:
+    # Given the fix applied (balance 10.0088), then reverted with the wrong card (another
+    # run: its entries take 0.0088 back)
+    store = _store()
+    rerate(_request(), store, store)
+    revert = RerateRequest(
+        "acme", date(2026, 3, 1), date(2026, 3, 31), compile_card(load_card(WRONG)), "wrong",
+        NumberingPlan(),
+    )
+    assert rerate(revert, store, store).written == 3
+    assert store.balance == D("10.0000")
+    # When the first fix is run again: its entries exist, were applied and then reverted
+    again = rerate(_request(), store, store)
+    # Then nothing is applied twice: three conflicts for an operator, costs match the ledger
+    assert (again.written, again.already, again.conflicts) == (0, 0, 3)
+    assert store.balance == D("10.0000")
+    assert store.calls["g1"]["cost"] == D("0.0182")
 
 
 def test_a_dry_run_writes_nothing() -> None:
