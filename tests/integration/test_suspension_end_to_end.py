@@ -15,6 +15,7 @@ import copy
 import json
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def test_issued_warned_suspended_then_restored_by_the_payment_request(world: Sta
     world.scheduled("invoice-run", "2026-11-02T02:00:00Z")
     invoice = world.store.get(TENANT, "2026-10")
     assert invoice is not None
-    assert (invoice.total, invoice.due_date) == (15, "2026-11-16")
+    assert (invoice.total, invoice.due_date) == (Decimal("15.00"), "2026-11-16")
 
     # When the suspension-check schedule fires daily at 06:00 UTC from 16 to 30 November
     warned, suspended = [], []
