@@ -267,3 +267,14 @@ def test_plan_minutes_can_count_both_directions() -> None:
     assert (inv.lines[0].kind, inv.lines[0].amount) == (LineKind.OVERAGE, D("0.02"))
     with pytest.raises(ValueError, match="minute_directions"):
         Plan(kind=PlanKind.PAY_AS_YOU_GO, minute_directions=("sideways",))
+
+
+def test_changes_before_the_period_apply_from_its_start_and_later_ones_not_yet() -> None:
+    # Given 10 extensions at 1.00 each, changed to 20 on Dec 15 and to 40 on Feb 10
+    plan = Plan(kind=PlanKind.PAY_AS_YOU_GO, extension_price=D("1.00"))
+    sub = Subscription(plan=plan, extensions=10, changes=(
+        SubscriptionChange(effective=date(2026, 2, 10), extensions=40),
+        SubscriptionChange(effective=date(2025, 12, 15), extensions=20),
+    ))
+    # Then all of January has 20 extensions: 20 × 1.00
+    assert amounts(invoice(sub)) == [(LineKind.EXTENSIONS, D("20.00"))]
