@@ -28,12 +28,10 @@ WILDCARD_RESOURCE_ACTIONS = frozenset({
 })
 
 #: AWS managed policies a role may attach, by name after ``:policy/``. Their statements are
-#: not in the template, so each is allowed by name for a reason: AWS's minimal Lambda logging
-#: policy (CreateLogGroup, CreateLogStream, PutLogEvents) and X-Ray's write-only policy.
-MANAGED_POLICY_ALLOWLIST = frozenset({
-    "service-role/AWSLambdaBasicExecutionRole",
-    "AWSXrayWriteOnlyAccess",
-})
+#: not in the template, so each is allowed by name for a reason: X-Ray's write-only policy (its
+#: actions cannot be scoped anyway). Not AWSLambdaBasicExecutionRole, whose logs actions name
+#: every log group: each role writes to its function's own group by an inline statement.
+MANAGED_POLICY_ALLOWLIST = frozenset({"AWSXrayWriteOnlyAccess"})
 
 #: Tables that hold money or its proof: deletion-protected in prod and kept when the stack goes.
 LEDGER_TABLES = frozenset({"LedgerTable", "BalancesTable", "PaymentsTable", "InvoicesTable"})

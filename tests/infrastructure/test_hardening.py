@@ -89,15 +89,35 @@ def test_the_webhook_api_is_throttled_logged_and_the_only_api(
     assert url.startswith("https://${WebhookApi}.execute-api.")
 
 
-def test_every_function_logs_to_its_own_group_for_log_retention_days(
+def test_every_function_logs_to_its_own_group_for_log_retention_days_and_only_there(
     template: dict[str, Any],
 ) -> None:
+    resources = template["Resources"]
     groups = resources_of_type(template, "AWS::Logs::LogGroup")
 
-    for function in FUNCTIONS:
+    for function, folder in zip(
+        FUNCTIONS, ("rate_call", "wallet_recharge", "invoice_cycle", "stripe_webhook"),
+        strict=True,
+    ):
+        # Given the function's group: named by stack and function, kept LogRetentionDays
         group = groups[f"{function}LogGroup"]["Properties"]
-        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}Function}}"}
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{folder}"}
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        # Then the function writes there ...
+        properties = resources[f"{function}Function"]["Properties"]
+        assert properties["LoggingConfig"] == {"LogGroup": {"Ref": f"{function}LogGroup"}}
+        # ... and its role may write streams and events there and nowhere else
+        role = resources[properties["Role"]["Fn::GetAtt"][0]]["Properties"]
+        logs = [
+            (sorted(as_list(statement["Action"])), statement["Resource"])
+            for policy in role["Policies"]
+            for statement in as_list(policy["PolicyDocument"]["Statement"])
+            if any(str(action).startswith("logs:") for action in as_list(statement["Action"]))
+        ]
+        assert logs == [(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            {"Fn::GetAtt": [f"{function}LogGroup", "Arn"]},
+        )], function
     assert template["Parameters"]["LogRetentionDays"]["Default"] == 90
 
 

@@ -143,9 +143,12 @@ def test_a_managed_policy_off_the_allowlist_is_caught() -> None:
     assert checks.managed_policy_findings(snippet) == [
         "BadRole: managed policy AdministratorAccess is not on the allowlist"
     ]
-    # SAM's generated role: its own AWSLambdaBasicExecutionRole passes, the named policy not
+    # SAM's generated role: its AWSLambdaBasicExecutionRole (logs on every group) and the
+    # named policy are both refused
     assert checks.managed_policy_findings(generated) == [
-        "BadFunctionRole: managed policy AmazonS3FullAccess is not on the allowlist"
+        "BadFunctionRole: managed policy service-role/AWSLambdaBasicExecutionRole is not on "
+        "the allowlist",
+        "BadFunctionRole: managed policy AmazonS3FullAccess is not on the allowlist",
     ]
 
 

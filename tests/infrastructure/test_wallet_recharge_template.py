@@ -119,13 +119,18 @@ def test_wallet_recharge_has_least_privilege(deployed: dict[str, Any]) -> None:
         "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
                    "identity/${NotificationSender}"
     }): {"ses:SendEmail"}}
-    # nothing else but logs and X-Ray
+    # its own log group, and X-Ray: nothing else
+    assert grants(statements, "logs") == {
+        repr({"Fn::GetAtt": ["WalletRechargeLogGroup", "Arn"]}): {
+            "logs:CreateLogStream", "logs:PutLogEvents",
+        }
+    }
     services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
-    assert services == {"sqs", "dynamodb", "ssm", "ses"}
+    assert services == {"sqs", "dynamodb", "ssm", "ses", "logs"}
     role_ref = deployed["Resources"]["WalletRechargeFunction"]["Properties"]["Role"]
     role = deployed["Resources"][role_ref["Fn::GetAtt"][0]]["Properties"]
     managed = {arn["Fn::Sub"].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}
-    assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+    assert managed == {"AWSXrayWriteOnlyAccess"}  # logs: its own group (test_hardening.py)
 
 
 def test_wallet_recharge_gets_table_names_and_the_key_parameter_never_the_key(
