@@ -24,6 +24,7 @@ import hmac
 import io
 import json
 import secrets
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +46,9 @@ SWITCH_SAMPLES = (
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("demo", help="run the end-to-end demo on the local stack")
     parser.add_argument("--rows", type=int, default=10_000, help="CDRs for the prepaid tenant")
+    parser.add_argument("--invoices-dir", type=Path,
+                        help="where the month end's invoice PDFs are downloaded (default: a "
+                        "new temporary directory)")
     parser.set_defaults(handler=run)
 
 
@@ -148,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         dlq = stack.resources["CdrDeadLetterQueue"].ref
         waiting = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
         print(f"dead-letter queue: {waiting.get('ApproximateNumberOfMessages', '0')} messages\n")
-        _payments(stack)
+        invoices_dir = args.invoices_dir or Path(tempfile.mkdtemp(prefix="billing-invoices-"))
+        _payments(stack, invoices_dir)
     finally:
         stack.stop()
     print(f"local stack stopped; demo took {time.perf_counter() - started:.1f} s")
@@ -261,7 +266,7 @@ def _usage(tenant: str) -> bytes:
     return header + b"".join(rows)
 
 
-def _payments(stack: Any) -> None:
+def _payments(stack: Any, invoices_dir: Path) -> None:
     from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
     from shared.adapters.events import EventBridgePublisher
     from shared.adapters.payments_store import DynamoPaymentRecords
@@ -292,6 +297,7 @@ def _payments(stack: Any) -> None:
             **stack.function_environment("RateCallFunction"),
             **stack.function_environment("WalletRechargeFunction"),
             **stack.function_environment("StripeWebhookFunction"),
+            **stack.function_environment("InvoiceCycleFunction"),
             **stack.aws_environment(),
             "STRIPE_API_KEY": FAKE_API_KEY,
             "STRIPE_API_BASE": fake.api_base,
@@ -402,6 +408,8 @@ def _payments(stack: Any) -> None:
                   "charge.refunded delivered twice: " + ", ".join(
                       f"{status} {body.get('outcome')}" for status, body in answers))
             _wallet(store, good.tenant_id)
+            with log_level("ERROR"):  # warnings here are the story, printed below
+                _month_end(stack, fake, env, invoices_dir)
     finally:
         if endpoint is not None:
             endpoint.stop()
@@ -468,3 +476,166 @@ def _post(url: str, payload: bytes, secret: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+# ------------------------------------------------------------------------------ month end
+
+#: the month-end part's clock: every scheduled run below is an EventBridge event at these
+#: times (the jobs take the event's time as now), so the demo walks through weeks at once
+INVOICE_RUN = "2026-11-02T02:00:00Z"
+OVERDUE_RUN = "2026-11-17T02:00:00Z"  # the day after the due date (issue + 14 days)
+#: days 7, 13 and 14 past the due date 2026-11-16: warned, warned, suspended
+SUSPENSION_RUNS = ("2026-11-23T06:00:00Z", "2026-11-29T06:00:00Z", "2026-11-30T06:00:00Z")
+
+
+def _invoice_tenants() -> list[TenantSettings]:
+    return [
+        TenantSettings(
+            tenant_id=tenant_id, name=name, card="retail-usd", currency="USD",
+            mode=BillingMode.POSTPAID,
+        )
+        for tenant_id, name in (
+            ("umbrella-pbx", "Umbrella PBX (postpaid, auto-pay)"),
+            ("cyberdyne-pbx", "Cyberdyne PBX (postpaid, card declined)"),
+        )
+    ]
+
+
+def _october_calls(tenant: str, calls: int) -> bytes:
+    """``calls`` answered 20-minute calls to China in October: Rest of world at 0.25 USD a
+    minute, 5.00 USD each."""
+    header = b"call_id,tenant,callee,start_time,answer_time,billsec\n"
+    return header + b"".join(
+        f"{tenant}-oct-{n},{tenant},8613800138000,2026-10-1{n}T09:00:00Z,"
+        f"2026-10-1{n}T09:00:04Z,1200\n".encode()
+        for n in range(1, calls + 1)
+    )
+
+
+def _scheduled(stack: Any, job: str, when: str) -> dict[str, Any]:
+    """The event EventBridge delivers when invoice_cycle's rule for ``job`` fires."""
+    return {
+        "version": "0", "id": f"demo-{job}-{when}", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": stack.account_id, "time": when,
+        "region": stack.region, "detail": {},
+        "resources": [f"arn:aws:events:{stack.region}:{stack.account_id}:rule/"
+                      f"telecom-billing-{stack.parameters['Stage']}-{job}"],
+    }
+
+
+def _month_end(stack: Any, fake: Any, env: dict[str, str], invoices_dir: Path) -> None:
+    """October closes: invoice_cycle issues every tenant's invoice with its PDF, auto-pay
+    pays one; the declined one goes overdue, is warned and suspended by the daily check,
+    is paid with a new card and restored by the payment's webhook in the same call."""
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+    from shared.adapters.invoice_store import DynamoInvoiceStore
+    from shared.adapters.payments_store import DynamoPaymentRecords
+    from shared.adapters.stripe_gateway import StripeGateway
+    from shared.local.dispatcher import LocalLambdaContext, load_handler
+    from shared.local.fake_stripe import CARD_DECLINED, CARD_OK, FAKE_API_KEY
+    from shared.services.cards import CardDeps, save_card, set_default
+    from shared.services.invoice_payments import AutopayDeps, pay_now
+    from shared.wiring import _invoice_cycle_base, invoice_cycle_settings
+
+    print(f"\n== month end: invoice_cycle's schedules fired with the clock at {INVOICE_RUN}")
+    dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
+    records = DynamoPaymentRecords(dynamodb, env["PAYMENTS_TABLE"])
+    directory = DynamoTenantDirectory(dynamodb, env["TENANTS_TABLE"])
+    store = DynamoInvoiceStore(dynamodb, env["INVOICES_TABLE"], env["PAYMENTS_TABLE"])
+    gateway = StripeGateway(FAKE_API_KEY, fake.api_base)
+    cards = CardDeps(directory, records, gateway)
+    good, declining = _invoice_tenants()
+    for tenant, number, calls in ((good, CARD_OK, 2), (declining, CARD_DECLINED, 1)):
+        directory.put(tenant)
+        method = fake.request("POST", "/v1/payment_methods", {
+            "type": "card", "card[number]": number, "card[exp_month]": "12",
+            "card[exp_year]": "2034", "card[cvc]": "123",
+        })
+        save_card(tenant.tenant_id, cards, method["id"])
+        records.link(f"stripe#{tenant.tenant_id}", tenant.tenant_id,
+                     {"email": f"billing@{tenant.tenant_id}.test"})
+        s3.put_object(Bucket=stack.resources["CdrBucket"].ref,
+                      Key=f"tenants/{tenant.tenant_id}/2026/10/cdrs.csv",
+                      Body=_october_calls(tenant.tenant_id, calls))
+        print(f"   {tenant.tenant_id}: postpaid, card ending {number[-4:]}, {calls} October "
+              f"call{'s' if calls > 1 else ''} of 20 minutes to China")
+    _dispatcher(stack, "CdrQueue", "RateCallFunction").drain()
+
+    for cache in (_invoice_cycle_base, invoice_cycle_settings):
+        cache.cache_clear()  # a cold invoice_cycle on this stack and this fake Stripe
+    cycle = load_handler(stack, "InvoiceCycleFunction")
+
+    def fire(job: str, when: str) -> dict[str, Any]:
+        result: dict[str, Any] = cycle(_scheduled(stack, job, when),
+                                       LocalLambdaContext(function_name="invoice_cycle"))
+        return result
+
+    issued = fire("invoice-run", INVOICE_RUN)
+    again = fire("invoice-run", INVOICE_RUN)  # the schedule firing twice issues nothing
+    print(f"   invoice-run issued {len(issued['issued'])} invoices; fired again: "
+          f"{len(again['issued'])} more")
+    invoices_dir.mkdir(parents=True, exist_ok=True)
+    for listed in store.all_invoices():
+        invoice = store.get(listed.tenant, listed.period) or listed
+        size = 0
+        if invoice.pdf_key:
+            pdf = s3.get_object(Bucket=env["INVOICE_BUCKET"], Key=invoice.pdf_key)["Body"].read()
+            (invoices_dir / f"{invoice.number}.pdf").write_bytes(pdf)
+            size = len(pdf)
+        print(f"   {invoice.number} {invoice.tenant:<14} {invoice.period} {invoice.status:<15}"
+              f" total {invoice.total:>8} {invoice.currency}, balance due "
+              f"{invoice.balance_due:>8}; PDF {invoice.pdf_key} ({size} bytes)")
+    print(f"   PDFs downloaded to {invoices_dir}")
+
+    paid = store.get(good.tenant_id, "2026-10")
+    assert paid is not None
+    intents = fake.payment_intents(records.customer_of(good.tenant_id))
+    print(f"   {good.tenant_id}: auto-pay PaymentIntents: {len(intents)} — " + ", ".join(
+        f"{i['id']} {i['amount'] / 100:.2f} {i['currency'].upper()} {i['status']}"
+        for i in intents) + f"; {paid.number} {paid.status}, paid {paid.paid}")
+    unpaid = store.get(declining.tenant_id, "2026-10")
+    assert unpaid is not None
+    print(f"   {declining.tenant_id}: auto-pay {unpaid.autopay.get('outcome')}; "
+          f"{unpaid.number} {unpaid.status}, {unpaid.balance_due} due {unpaid.due_date}")
+
+    fire("invoice-run", OVERDUE_RUN)
+    late = store.get(declining.tenant_id, "2026-10")
+    print(f"   {OVERDUE_RUN[:10]} invoice-run: {late.number if late else '?'} "
+          f"{late.status if late else '?'}")
+    for when in SUSPENSION_RUNS:
+        report = fire("suspension-check", when)
+        state = directory.get(declining.tenant_id)
+        print(f"   {when[:10]} suspension-check: warned {', '.join(report['warned']) or 'none'}; "
+              f"suspended {', '.join(report['suspended']) or 'none'}; {declining.tenant_id} "
+              f"is {state.status if state else '?'}")
+
+    # the tenant adds a working card and pays what is due now; localstripe's signed
+    # payment_intent.succeeded reaches the webhook, which settles and restores in one call
+    method = fake.request("POST", "/v1/payment_methods", {
+        "type": "card", "card[number]": CARD_OK, "card[exp_month]": "12",
+        "card[exp_year]": "2034", "card[cvc]": "123",
+    })
+    save_card(declining.tenant_id, cards, method["id"])
+    set_default(declining.tenant_id, method["id"], cards)
+    result = pay_now(declining.tenant_id, None, "demo-pay-1",
+                     AutopayDeps(store, gateway, records))
+    record = _wait_for(records, f"payment_intent#{result.intent_id}")
+    settled = store.get(declining.tenant_id, "2026-10")
+    restored = _wait_for_status(directory, declining.tenant_id, "active")
+    print(f"   {declining.tenant_id}: new card, pay now {result.outcome} ({result.intent_id}); "
+          f"localstripe delivered payment_intent.succeeded {record.get('event')} (signed) to "
+          f"the webhook; {settled.number if settled else '?'} "
+          f"{settled.status if settled else '?'}, balance due "
+          f"{settled.balance_due if settled else '?'}; account {restored}")
+
+
+def _wait_for_status(directory: Any, tenant: str, wanted: str, timeout_s: float = 15.0) -> str:
+    """The tenant's status once it is ``wanted`` (the webhook arrives about a second after
+    the payment), or whatever it is when the wait ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = directory.get(tenant)
+        status = str(found.status) if found else "unknown"
+        if status == wanted or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)

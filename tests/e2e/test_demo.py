@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from shared.cli.main import main
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_demo_rates_every_tenant_consistently(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--rows", "1500"]) == 0
+def test_the_demo_rates_every_tenant_consistently(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["demo", "--rows", "1500", "--invoices-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     # every tenant's balance equals its ledger sum
     balances = re.findall(r"^== .*\(ledger sum .*?, (equal|MISMATCH)\)$", out, re.M)
@@ -25,7 +30,10 @@ def test_the_demo_rates_every_tenant_consistently(capsys: pytest.CaptureFixture[
     # nothing stuck: every message handled, none in the dead-letter queue
     assert re.search(r"\(0 failed\)", out)
     assert "dead-letter queue: 0 messages" in out
-    _check_payments(out.split("== payments:", 1)[1])
+    payments, month_end = out.split("== payments:", 1)[1].split("== month end:", 1)
+    _check_payments(payments)
+    _check_month_end(month_end, tmp_path)
+    assert "fake stripe and webhook endpoint stopped" in month_end
 
 
 def _wallets(out: str, tenant: str) -> list[tuple[Decimal, Decimal, str]]:
@@ -75,4 +83,45 @@ def _check_payments(out: str) -> None:
     assert refund, out
     assert refunded == (Decimal("90.00"), Decimal("90.00"),
                         f"refund#{refund[1]} -30.00, topup#{intent[1]} 100.00")
-    assert "fake stripe and webhook endpoint stopped" in out
+
+
+def _check_month_end(out: str, pdfs: Path) -> None:
+    # Seven tenants had October to invoice (acme, globex, initech, hooli, wayne, umbrella,
+    # cyberdyne): seven invoices, numbered INV-000001..7 with no gap; the run fired again
+    # issues none
+    assert "invoice-run issued 7 invoices; fired again: 0 more" in out
+    rows = re.findall(r"^   (INV-\d{6}) (\S+) +2026-10 (\S+(?: Paid)?) +total +(\S+) USD, "
+                      r"balance due +(\S+); PDF invoices/(\S+)/(INV-\d{6})\.pdf", out, re.M)
+    assert sorted(row[0] for row in rows) == [f"INV-{n:06d}" for n in range(1, 8)]
+    invoices = {tenant: (number, status, Decimal(total), Decimal(due))
+                for number, tenant, status, total, due, _, _ in rows}
+    # umbrella: two 20-minute calls at 0.25 a minute = 10.00, + 20 % VAT = 12.00, paid by
+    # auto-pay on issue with one PaymentIntent of 12.00
+    number, status, total, due = invoices["umbrella-pbx"]
+    assert (status, total, due) == ("Paid", Decimal("12.00"), Decimal("0"))
+    assert re.search(r"umbrella-pbx: auto-pay PaymentIntents: 1 — pi_\w+ 12\.00 USD succeeded; "
+                     rf"{number} Paid, paid 12\.00$", out, re.M)
+    # prepaid tenants' usage was paid from the wallet: their invoices are statements, 0 due
+    for tenant in ("acme-voip", "hooli-voip", "wayne-tel", "initech"):
+        assert invoices[tenant][1:] == ("Paid", Decimal("0"), Decimal("0")), tenant
+    # cyberdyne: one call, 5.00 + 1.00 VAT = 6.00; its card declines; due 14 days after the
+    # 2 November issue
+    late, status, total, due = invoices["cyberdyne-pbx"]
+    assert (status, total, due) == ("Sent", Decimal("6.00"), Decimal("6.00"))
+    assert f"cyberdyne-pbx: auto-pay declined; {late} Sent, 6.00 due 2026-11-16" in out
+    # overdue the day after; warned on days 7 and 13 (still active); suspended on day 14
+    assert f"2026-11-17 invoice-run: {late} Overdue" in out
+    for day, status in (("2026-11-23", "active"), ("2026-11-29", "active"),
+                        ("2026-11-30", "suspended")):
+        line = re.search(rf"^   {day} suspension-check: (.*)$", out, re.M)
+        assert line and line[1].endswith(f"cyberdyne-pbx is {status}"), (day, out)
+    assert re.search(r"^   2026-11-30 suspension-check: .*suspended [^;]*cyberdyne-pbx", out, re.M)
+    # paid with a new card: the invoice is Paid and the webhook call restored the account
+    assert re.search(r"cyberdyne-pbx: new card, pay now succeeded \(pi_\w+\); localstripe "
+                     r"delivered payment_intent\.succeeded evt_\w+ \(signed\) to the webhook; "
+                     rf"{late} Paid, balance due 0\.00; account active$", out, re.M)
+    # the PDFs were written: one per invoice, the umbrella one shows its number and total
+    assert sorted(path.name for path in pdfs.glob("*.pdf")) == [
+        f"INV-{n:06d}.pdf" for n in range(1, 8)]
+    text = PdfReader(io.BytesIO((pdfs / f"{number}.pdf").read_bytes())).pages[0].extract_text()
+    assert number in text and "12.00" in text
