@@ -127,7 +127,7 @@ def check_tenant(settings: TenantSettings, deps: SuspensionDeps) -> TenantOutcom
         # payment (a stale record is harmless, restore also needs the status suspended)
         deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None, {
             "state": "suspended", "tenant_id": tenant, "invoice": number,
-            "days_past_due": decision.days_past_due,
+            "days_past_due": decision.days_past_due, "previous": str(settings.status),
         })
         if deps.accounts.set_status(tenant, settings.status, AccountStatus.SUSPENDED):
             logger.warning("account suspended",
@@ -179,10 +179,10 @@ class RestoreDeps:
 
 
 def restore_if_settled(tenant: str, deps: RestoreDeps) -> bool:
-    """Back to active when suspended for non-payment and no unpaid invoice is past the
-    grace period any more; True when this call restored it. Safe to call on every
-    successful payment. An account an operator suspended (fraud, abuse: no
-    ``suspension#`` record in state suspended) is left as it is."""
+    """Back to its status before (active or trial) when suspended for non-payment and no
+    unpaid invoice is past the grace period any more; True when this call restored it.
+    Safe to call on every successful payment. An account an operator suspended (fraud,
+    abuse: no ``suspension#`` record in state suspended) is left as it is."""
     settings = deps.tenants.get(tenant)
     if settings is None or settings.status is not AccountStatus.SUSPENDED:
         return False
@@ -198,7 +198,11 @@ def restore_if_settled(tenant: str, deps: RestoreDeps) -> bool:
         logger.info("payment received, account stays suspended: an invoice is still past due",
                     extra={"tenant": tenant})
         return False
-    if not deps.accounts.set_status(tenant, AccountStatus.SUSPENDED, AccountStatus.ACTIVE):
+    # back to what it was before (a trial stays a trial), active when not recorded
+    previous = AccountStatus(str(reason.get("previous") or AccountStatus.ACTIVE))
+    if previous is AccountStatus.SUSPENDED:
+        previous = AccountStatus.ACTIVE
+    if not deps.accounts.set_status(tenant, AccountStatus.SUSPENDED, previous):
         return False
     deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None,
                          {"state": "restored", "tenant_id": tenant})

@@ -246,3 +246,17 @@ def test_one_tenant_failing_does_not_stop_the_others() -> None:
         run_suspension_check(world.deps())
     # acme, checked after the broken tenant, was still suspended
     assert world.status() is AccountStatus.SUSPENDED
+
+
+def test_a_trial_account_comes_back_as_a_trial() -> None:
+    world = World()
+    world.accounts.settings["acme"] = world.accounts.settings["acme"].model_copy(
+        update={"status": AccountStatus.TRIAL}
+    )
+    world.day(14)
+    assert run_suspension_check(world.deps()).tenants("suspended") == ["acme"]
+    world.invoices.open["acme"] = []
+    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
+                          lambda: world.now)
+    assert restore_if_settled("acme", restore)
+    assert world.status() is AccountStatus.TRIAL
