@@ -13,6 +13,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from shared.adapters.files import CsvRejectSink
 from shared.cli.cards import compile_with_parents, load_cards
@@ -23,7 +24,7 @@ from shared.cli.options import (
     numbering_plan,
     reader_context,
 )
-from shared.domain.advisor import ChannelPrices, advise, month_peaks, price_traffic
+from shared.domain.advisor import ChannelPrices, Traffic, advise, month_peaks
 from shared.domain.calls import CallRecord
 from shared.domain.errors import ValidationError
 from shared.domain.money import parse_decimal
@@ -53,14 +54,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(handler=run)
 
 
-class _Collect:
-    """Every rated or unanswered call (rejects, duplicates and merged legs are not traffic)."""
+class _TrafficSink:
+    """Feeds every rated or unanswered call, as rated, into the advisor's traffic (rejects,
+    duplicates and merged legs are not traffic); keeps only each call's interval."""
 
-    def __init__(self) -> None:
-        self.calls: list[CallRecord] = []
+    def __init__(self, traffic: Traffic, zone: ZoneInfo) -> None:
+        self.traffic, self.zone = traffic, zone
 
     def write(self, call: CallRecord, rating: Rating) -> None:
-        self.calls.append(call)
+        self.traffic.add(call, rating, self.zone)
 
 
 def _price(text: str | None, flag: str) -> Decimal | None:
@@ -82,13 +84,12 @@ def run(args: argparse.Namespace) -> int:
     )
     plan = numbering_plan(args)
     job = RatingJob(card=card, plan=plan, tenant=args.tenant, now_ms=time.time_ns() // 1_000_000)
-    sink = _Collect()
+    traffic = Traffic(card.currency)
     with args.cdrs.open("rb") as stream:
         _format, _lines, records = open_records(
             stream, args.format, reader_context(args, card.zone, plan)
         )
-        rate_records(records, job, sink, CsvRejectSink(None))
-    traffic = price_traffic(sink.calls, card, plan)
+        rate_records(records, job, _TrafficSink(traffic, card.zone), CsvRejectSink(None))
     advice = advise(
         traffic.month_costs,
         traffic.month_calls,

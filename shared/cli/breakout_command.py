@@ -16,14 +16,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.domain.breakout import BreakoutLine, BuyCost, breakout_lines, buy_costs
+from shared.domain.breakout import (
+    BreakoutLine,
+    BuyCost,
+    add_buy_cost,
+    breakout_lines,
+    buy_costs,
+)
 from shared.domain.calls import CallRecord, CallStatus
 from shared.domain.errors import ValidationError
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.engine import Rating
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.rerate import call_of_detail, parse_day, periods_between
-from shared.domain.usage import breakouts_of
+from shared.domain.usage import BreakoutDelta, breakout_key, breakouts_of
 
 
 def extend(parser: argparse.ArgumentParser) -> None:
@@ -157,14 +163,21 @@ def _check_currency(card: CompiledCard, currency: str) -> None:
 # -- offline -------------------------------------------------------------------------------
 
 
-class _Collect:
-    """A RatedSink keeping every rated or unanswered call for the breakout."""
+class _BreakoutSink:
+    """Counts every rated or unanswered call into its (day, destination) as it is rated,
+    and prices the answered ones on the buy card: nothing per call is kept."""
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[CallRecord, Rating]] = []
+    def __init__(self, buy_card: CompiledCard | None, plan: NumberingPlan) -> None:
+        self.deltas: dict[tuple[str, str], BreakoutDelta] = {}
+        self.buy: dict[tuple[str, str], BuyCost] | None = None if buy_card is None else {}
+        self._buy_card, self._plan = buy_card, plan
 
     def write(self, call: CallRecord, rating: Rating) -> None:
-        self.calls.append((call, rating))
+        key = breakout_key(call, rating)
+        self.deltas.setdefault(key, BreakoutDelta()).add(breakouts_of([(call, rating)])[key])
+        buy, card = self.buy, self._buy_card
+        if buy is not None and card is not None and rating.status is CallStatus.RATED:
+            add_buy_cost(buy, call, key[1], card, self._plan)
 
 
 def _offline(args: argparse.Namespace) -> tuple[list[BreakoutLine], str, str]:
@@ -179,29 +192,20 @@ def _offline(args: argparse.Namespace) -> tuple[list[BreakoutLine], str, str]:
     tenant = args.tenant or ""
     job = RatingJob(card=card, plan=plan, tenant=tenant or None,
                     now_ms=time.time_ns() // 1_000_000)
-    sink = _Collect()
+    buy_card = None
+    if args.buy_card is not None:
+        buy_card = _buy_card(args.buy_card, args.timezone)
+        _check_currency(buy_card, card.currency)
+    sink = _BreakoutSink(buy_card, plan)
     with args.cdrs.open("rb") as stream:
         _format, _lines, records = open_records(
             stream, args.format, ReaderContext(tenant=tenant, zone=card.zone, plan=plan)
         )
         rate_records(records, job, sink, CsvRejectSink(None))
-    deltas = breakouts_of(sink.calls)
     counters = [
         (day, destination, d.attempts, d.answered, d.billed_ms, d.cost)
-        for (day, destination), d in deltas.items()
+        for (day, destination), d in sink.deltas.items()
         if args.day_from is None or day >= args.day_from
         if args.day_to is None or day <= args.day_to
     ]
-    buy = None
-    if args.buy_card is not None:
-        buy_card = _buy_card(args.buy_card, args.timezone)
-        _check_currency(buy_card, card.currency)
-        from shared.domain.usage import breakout_key
-
-        answered = [
-            (call, breakout_key(call, rating)[1])
-            for call, rating in sink.calls
-            if rating.status is CallStatus.RATED
-        ]
-        buy = buy_costs(answered, buy_card, plan)
-    return breakout_lines(counters, buy), card.currency, tenant or args.cdrs.name
+    return breakout_lines(counters, sink.buy), card.currency, tenant or args.cdrs.name

@@ -26,12 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from shared.domain.calls import CallRecord, CallStatus, Direction, Service
 from shared.domain.errors import ValidationError
 from shared.domain.rating.calendar import epoch_ms_to_local
 from shared.domain.rating.compiled import CompiledCard
-from shared.domain.rating.engine import rate_call
+from shared.domain.rating.engine import Rating, rate_call
 from shared.domain.rating.numbers import NumberingPlan
 
 _ZERO = Decimal(0)
@@ -73,6 +74,24 @@ class Traffic:
     def skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
+    def add(self, call: CallRecord, rating: Rating, zone: ZoneInfo) -> None:
+        """One call as both models see it (streaming: only its interval is kept)."""
+        if call.service is not Service.VOICE:
+            self.skip("not voice")
+            return
+        if rating.status is CallStatus.REJECTED:
+            self.skip(f"rejected: {rating.reason}")
+            return
+        when = call.answer_ms if call.answer_ms is not None else call.start_ms
+        month = "" if when is None else f"{epoch_ms_to_local(when, zone):%Y-%m}"
+        interval = None if when is None else call_interval(call, month)
+        if interval is None:
+            self.skip("no time")
+            return
+        self.intervals.append(interval)
+        self.month_costs[month] = self.month_costs.get(month, _ZERO) + rating.cost
+        self.month_calls[month] = self.month_calls.get(month, 0) + 1
+
 
 def price_traffic(
     calls: Iterable[CallRecord], card: CompiledCard, plan: NumberingPlan
@@ -81,25 +100,7 @@ def price_traffic(
     (the per-channel model)."""
     traffic = Traffic(card.currency)
     for call in calls:
-        if call.service is not Service.VOICE:
-            traffic.skip("not voice")
-            continue
-        rating = rate_call(call, card, plan)
-        if rating.status is CallStatus.REJECTED:
-            traffic.skip(f"rejected: {rating.reason}")
-            continue
-        when = call.answer_ms if call.answer_ms is not None else call.start_ms
-        if when is None:
-            traffic.skip("no time")
-            continue
-        month = f"{epoch_ms_to_local(when, card.zone):%Y-%m}"
-        interval = call_interval(call, month)
-        if interval is None:  # pragma: no cover - ``when`` above implies a time
-            traffic.skip("no time")
-            continue
-        traffic.intervals.append(interval)
-        traffic.month_costs[month] = traffic.month_costs.get(month, _ZERO) + rating.cost
-        traffic.month_calls[month] = traffic.month_calls.get(month, 0) + 1
+        traffic.add(call, rate_call(call, card, plan), card.zone)
     return traffic
 
 

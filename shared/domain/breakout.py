@@ -174,13 +174,24 @@ def buy_costs(
     line's margin compares the same calls."""
     costs: dict[tuple[str, str], BuyCost] = {}
     for call, sell_destination in calls:
-        when = call.start_ms if call.start_ms is not None else call.answer_ms
-        key = (utc_day(when) if when is not None else "unknown", sell_destination)
-        found = costs.setdefault(key, BuyCost())
-        rating = rate_call(call, buy_card, plan)
-        if rating.status is CallStatus.RATED:
-            found.cost += rating.cost
-            found.calls += 1
-        else:
-            found.unrated += 1
+        add_buy_cost(costs, call, sell_destination, buy_card, plan)
     return costs
+
+
+def add_buy_cost(
+    costs: dict[tuple[str, str], BuyCost],
+    call: CallRecord,
+    sell_destination: str,
+    buy_card: CompiledCard,
+    plan: NumberingPlan,
+) -> None:
+    """One answered call into ``costs`` (see :func:`buy_costs`)."""
+    when = call.start_ms if call.start_ms is not None else call.answer_ms
+    key = (utc_day(when) if when is not None else "unknown", sell_destination)
+    found = costs.setdefault(key, BuyCost())
+    rating = rate_call(call, buy_card, plan)
+    if rating.status is CallStatus.RATED:
+        found.cost += rating.cost
+        found.calls += 1
+    else:
+        found.unrated += 1
