@@ -205,3 +205,15 @@ def test_the_real_handler_restores_when_its_invoice_store_shows_nothing_past_due
     # Then that request restored the account
     assert response["statusCode"] == 200
     assert world.status("sus-handler") is AccountStatus.ACTIVE
+
+
+def test_a_payment_awaiting_authentication_holds_the_suspension(world: World) -> None:
+    # Given day 14 and a PaymentIntent of the tenant awaiting 3-D Secure (requires_action),
+    # recorded by the webhook a day earlier: in flight, found on the by_tenant index
+    world.tenant("sus-3ds")
+    day_13 = int((START + timedelta(days=13)).timestamp())
+    world.records.advance("payment_intent#pi_sus_3ds", 1, day_13, "sus-3ds",
+                          {"status": "requires_action", "amount": Decimal("42.00")})
+    assert world.check("sus-3ds", 14) == "held_by_payment"
+    # When it is still unfinished 7 days later, it no longer holds the account open
+    assert world.check("sus-3ds", 20) == "suspended"
