@@ -14,7 +14,9 @@ No Docker here, so no ``sam local`` and no LocalStack (SPEC section 10). Instead
 Everything else (IAM roles, Lambda functions, layers, permissions, event source mappings,
 HTTP APIs) is listed in ``LocalStack.not_emulated``: functions are invoked in-process with
 the environment ``LocalStack.function_environment`` resolves for them, and IAM is not
-enforced by moto anyway.
+enforced by moto anyway. The production observability (log groups, CloudWatch alarms and the
+dashboard, the SNS alarm topic) is deliberately left there too: nothing in the local flow
+reads it, functions log to the console, and tests/infrastructure checks it on the template.
 
 What moto does by itself once the resources exist: an object created in the CDR bucket under
 the notification's prefix becomes an S3 event message on the CDR queue (as on AWS, setting the
