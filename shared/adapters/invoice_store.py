@@ -43,6 +43,7 @@ from shared.services.invoice_records import (
     CounterMoved,
     CreditTaken,
     PaymentRaced,
+    PendingCharge,
     StoredInvoice,
 )
 
@@ -78,7 +79,8 @@ class DynamoInvoiceStore:
         return int(_plain(found).get("last", 0)) if found else 0
 
     def issue(
-        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str]
+        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
+        charge_keys: Sequence[str] = (),
     ) -> bool:
         counter: dict[str, Any] = {
             "TableName": self.table,
@@ -116,6 +118,18 @@ class DynamoInvoiceStore:
                     ),
                 }
             })
+        for key in charge_keys:
+            items.append({
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _item({"invoice_key": key}),
+                    "UpdateExpression": "SET #billed_by = :n",
+                    "ConditionExpression": "attribute_exists(invoice_key) AND "
+                                           "attribute_not_exists(#billed_by)",
+                    "ExpressionAttributeNames": _names("billed_by"),
+                    "ExpressionAttributeValues": _values(n=invoice.number),
+                }
+            })
         try:
             with _errors(f"TransactWriteItems {self.table} (issue {invoice.number})"):
                 self.client.transact_write_items(TransactItems=items)
@@ -126,7 +140,8 @@ class DynamoInvoiceStore:
                 return False  # the tenant's invoice of this period exists
             if any(code == "ConditionalCheckFailed" for code in codes[2:]):
                 raise CreditTaken(
-                    f"an invoice credit of {invoice.tenant} is no longer pending"
+                    f"an invoice credit or one-time charge of {invoice.tenant} is no longer "
+                    "pending"
                 ) from refused
             raise CounterMoved(
                 f"number {invoice.number} of {invoice.issuer} was taken first"
@@ -157,13 +172,57 @@ class DynamoInvoiceStore:
 
     def of_tenant(self, tenant: str) -> list[StoredInvoice]:
         return [
-            _invoice(_plain(item)) for item in _query(
+            _invoice(values) for values in self._tenant_items(tenant)
+            if str(values["invoice_key"]).startswith("invoice#")
+        ]
+
+    def _tenant_items(self, tenant: str) -> list[dict[str, Any]]:
+        """Invoices and one-time charges of the tenant (both on ``by_tenant``)."""
+        return [
+            _plain(item) for item in _query(
                 self.client, self.table, IndexName=BY_TENANT_INDEX,
                 KeyConditionExpression="#tenant = :tenant",
                 ExpressionAttributeNames=_names("tenant"),
                 ExpressionAttributeValues=_values(tenant=tenant),
             )
         ]
+
+    # -- one-time charges ----------------------------------------------------------------
+
+    def add_charge(self, charge: PendingCharge) -> bool:
+        try:
+            with _errors(f"PutItem {self.table} (charge)"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=_item({
+                        "invoice_key": charge.key, "tenant": charge.tenant,
+                        "period": charge.period, "charge_id": charge.charge_id,
+                        "description": charge.description, "unit_price": charge.unit_price,
+                        "quantity": charge.quantity,
+                    }),
+                    ConditionExpression="attribute_not_exists(invoice_key)",
+                )
+        except Conflict:
+            return False
+        return True
+
+    def charge(self, tenant: str, charge_id: str) -> PendingCharge | None:
+        with _errors(f"GetItem {self.table} (charge)"):
+            found = self.client.get_item(
+                TableName=self.table,
+                Key=_item({"invoice_key": f"charge#{tenant}#{charge_id}"}),
+                ConsistentRead=True,
+            ).get("Item")
+        return _charge(_plain(found)) if found else None
+
+    def pending_charges(self, tenant: str) -> list[PendingCharge]:
+        listed = [
+            _charge(values) for values in self._tenant_items(tenant)
+            if str(values["invoice_key"]).startswith("charge#")
+        ]
+        # read each from the table: the index may lag behind a charge just billed
+        found = [self.charge(c.tenant, c.charge_id) or c for c in listed]
+        return [charge for charge in found if charge.billed_by is None]
 
     def all_invoices(self) -> list[StoredInvoice]:
         """Every invoice (the operator's listing), by tenant then period."""
@@ -304,6 +363,15 @@ class DynamoInvoiceStore:
                 raise
             return stored
         return allocation
+
+
+def _charge(values: Mapping[str, Any]) -> PendingCharge:
+    return PendingCharge(
+        tenant=str(values["tenant"]), charge_id=str(values["charge_id"]),
+        period=str(values["period"]), description=str(values["description"]),
+        unit_price=Decimal(values["unit_price"]), quantity=Decimal(values["quantity"]),
+        billed_by=str(values["billed_by"]) if values.get("billed_by") else None,
+    )
 
 
 def _date(text: str) -> date:

@@ -1,11 +1,13 @@
-"""``billing invoices``, ``billing invoice show N`` and ``billing pay`` on a running local stack.
+"""``billing invoices``, ``invoice show N``, ``charge`` and ``pay`` on a running local stack.
 
 ``billing invoices [--tenant T]`` lists issued invoices: number, tenant, period, status,
 total and balance due. ``billing invoice show N`` prints one invoice as issued (lines,
 totals, its settlement) and downloads its PDF from the stack's S3 to a local file whose path
-it prints. ``billing pay --tenant T [--amount X] [--request-id R]`` charges the tenant's
-default card on the fake Stripe now and applies the money to its open invoices, oldest
-first; the same request id never charges twice.
+it prints. ``billing charge --tenant T --id ID --description D --amount X`` records a
+one-time charge (a number port) for the tenant's next invoice, once per id.
+``billing pay --tenant T [--amount X] [--request-id R]`` charges the tenant's default card
+on the fake Stripe now and applies the money to its open invoices, oldest first; the same
+request id never charges twice.
 """
 
 from __future__ import annotations
@@ -77,6 +79,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.add_argument("--json", action="store_true")
     show.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     show.set_defaults(handler=run_show)
+
+    charge = commands.add_parser(
+        "charge", help="a one-time charge (number port) for the next invoice (local stack)"
+    )
+    charge.add_argument("--tenant", required=True)
+    charge.add_argument("--id", required=True, dest="charge_id",
+                        help="the charge's id: adding the same id again adds nothing")
+    charge.add_argument("--description", required=True, help='e.g. "Number port"')
+    charge.add_argument("--amount", required=True, help="unit price, e.g. 25.00")
+    charge.add_argument("--quantity", default="1")
+    charge.add_argument("--period", help="YYYY-MM of the first invoice that may bill it "
+                        "(default: this month in the tenant's zone)")
+    charge.add_argument("--json", action="store_true")
+    charge.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    charge.set_defaults(handler=run_charge)
 
     pay = commands.add_parser(
         "pay", help="pay open invoices now with the default card, oldest first (local stack)"
@@ -151,6 +168,31 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"   {'paid':<56} {invoice.paid:>12}")
     print(f"   {'balance due':<56} {invoice.balance_due:>12} {invoice.currency}")
     print(f"pdf: {pdf_path}" if pdf_path else "pdf: not written yet (the next run writes it)")
+    return 0
+
+
+def run_charge(args: argparse.Namespace) -> int:
+    import time
+
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+    from shared.services.invoicing import add_one_time_charge
+
+    stack = _Stack(args.state_dir)
+    tenants = DynamoTenantDirectory(stack.dynamodb, stack.env["TENANTS_TABLE"])
+    charge, added = add_one_time_charge(
+        args.tenant, args.charge_id, args.description, args.amount, args.quantity,
+        args.period, tenants, stack.store, int(time.time() * 1000),
+    )
+    if args.json:
+        print(json.dumps({"tenant": charge.tenant, "id": charge.charge_id,
+                          "period": charge.period, "description": charge.description,
+                          "unit_price": str(charge.unit_price),
+                          "quantity": str(charge.quantity), "added": added}))
+    elif added:
+        print(f"charge {charge.charge_id}: {charge.description} {charge.quantity} x "
+              f"{charge.unit_price} on {charge.tenant}'s invoice for {charge.period} or later")
+    else:
+        print(f"charge {charge.charge_id} was already added; nothing new was recorded")
     return 0
 
 

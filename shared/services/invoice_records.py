@@ -91,6 +91,25 @@ class Allocation:
     unallocated: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCharge:
+    """A one-time charge (a number port, a set-up fee) for the tenant's invoice of
+    ``period`` or, if that one is issued already, the next one."""
+
+    tenant: str
+    charge_id: str
+    period: str
+    description: str
+    unit_price: Decimal
+    quantity: Decimal = Decimal(1)
+    #: pending until an invoice bills it, then that invoice's number
+    billed_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"charge#{self.tenant}#{self.charge_id}"
+
+
 class InvoiceStore(Protocol):
     """InvoicesTable (``shared.adapters.invoice_store.DynamoInvoiceStore``)."""
 
@@ -99,12 +118,22 @@ class InvoiceStore(Protocol):
         ...
 
     def issue(
-        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str]
+        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
+        charge_keys: Sequence[str] = (),
     ) -> bool:
         """Write the invoice, move the issuer's counter from ``sequence - 1`` to
-        ``sequence`` and mark the credits applied, all or nothing. False (nothing written)
-        when the tenant's invoice of that period exists; ``CounterMoved`` when another issue
-        took ``sequence``; ``CreditTaken`` when a credit is no longer pending."""
+        ``sequence``, mark the credits applied and the one-time charges billed, all or
+        nothing. False (nothing written) when the tenant's invoice of that period exists;
+        ``CounterMoved`` when another issue took ``sequence``; ``CreditTaken`` when a credit
+        or a charge is no longer pending."""
+        ...
+
+    def add_charge(self, charge: PendingCharge) -> bool:
+        """Record a one-time charge once per (tenant, id); False when that id exists."""
+        ...
+
+    def pending_charges(self, tenant: str) -> list[PendingCharge]:
+        """The tenant's one-time charges no invoice has billed yet."""
         ...
 
     def get(self, tenant: str, period: str) -> StoredInvoice | None: ...

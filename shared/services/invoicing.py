@@ -33,11 +33,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from shared.domain.errors import BillingError
-from shared.domain.invoicing.build import Adjustment, Credit, build_invoice, credits_applied
+from shared.domain.errors import BillingError, ValidationError
+from shared.domain.invoicing.build import (
+    Adjustment,
+    Credit,
+    OneTimeCharge,
+    TopUp,
+    build_invoice,
+    credits_applied,
+)
 from shared.domain.invoicing.invoice import Invoice
 from shared.domain.invoicing.numbering import INVOICE_PREFIX, format_number, parse_number
 from shared.domain.invoicing.periods import (
@@ -56,6 +63,7 @@ from shared.services.invoice_credits import (
     InvoiceCredit,
     InvoiceCreditRecords,
     invoice_credit_key,
+    parse_amount,
     pending_invoice_credits,
 )
 from shared.services.invoice_payments import AutopayDeps, Customers, autopay
@@ -65,6 +73,7 @@ from shared.services.invoice_records import (
     CounterMoved,
     CreditTaken,
     InvoiceStore,
+    PendingCharge,
     StoredInvoice,
 )
 
@@ -114,6 +123,9 @@ class DraftInputs:
     late: Sequence[UsageRow]
     adjustments: Sequence[dict[str, Any]]
     today: date
+    charges: Sequence[PendingCharge] = ()
+    #: prepaid: succeeded wallet top-ups of the period, (payment intent, amount, epoch s)
+    top_ups: Sequence[tuple[str, Decimal, int]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +246,16 @@ def domain_builder(
                 )
                 for entry in inputs.adjustments
             ],
+            one_time=[
+                OneTimeCharge(c.description, c.unit_price, c.quantity, c.charge_id)
+                for c in inputs.charges
+            ],
+            top_ups=[
+                TopUp(reference, amount,
+                      epoch_ms_to_local(created * 1000, zone_of(settings.timezone))
+                      .date().isoformat())
+                for reference, amount, created in inputs.top_ups
+            ] if settings.mode is BillingMode.PREPAID else [],
         )
 
     return build
@@ -264,8 +286,9 @@ def issue_invoice(
             entry for entry in entries
             if str(entry.get("period")) < period.key and entry["entry_id"] not in adjusted
         ] if previous is not None else []
+        charges = [c for c in deps.store.pending_charges(tenant) if c.period <= period.key]
         draft = deps.build(DraftInputs(settings, period, usage, credits, late, adjustments,
-                                       today))
+                                       today, charges, _top_ups(tenant, period, deps)))
         billed = _billed_usage(tenant, period, previous, usage, late_ids, deps)
         sequence = deps.store.last_number(deps.issuer) + 1
         number = format_number(deps.issuer, sequence)
@@ -284,7 +307,7 @@ def issue_invoice(
             adjusted_entries=tuple(sorted(adjusted | {str(e["entry_id"]) for e in entries})),
         )
         try:
-            if deps.store.issue(stored, sequence, stored.credits):
+            if deps.store.issue(stored, sequence, stored.credits, [c.key for c in charges]):
                 logger.info("invoice issued", extra={
                     "tenant": tenant, "period": period.key, "invoice": number,
                     "total": str(stored.total), "currency": stored.currency})
@@ -296,6 +319,56 @@ def issue_invoice(
         if existing is not None:
             return existing, "existed"
     raise CounterMoved(f"could not take an invoice number for {tenant} {period.key}; retry")
+
+
+def _top_ups(
+    tenant: str, period: BillingPeriod, deps: InvoicingDeps
+) -> list[tuple[str, Decimal, int]]:
+    """Succeeded wallet top-ups received in the period (their receipts on a prepaid
+    invoice): payment intents recorded by the webhook, not invoice payments."""
+    start, end = period.start_ms // 1000, period.end_ms // 1000
+    found = []
+    for item in deps.credits.by_tenant(tenant):
+        key = str(item.get("record_key", ""))
+        if not key.startswith("payment_intent#") or item.get("status") != "succeeded":
+            continue
+        if item.get("invoices") or not start <= int(item.get("created") or 0) < end:
+            continue
+        found.append((key.split("#", 1)[1], Decimal(str(item["amount"])), int(item["created"])))
+    return found
+
+
+def add_one_time_charge(
+    tenant: str, charge_id: str, description: str, amount_text: str, quantity_text: str,
+    period_text: str | None, tenants: TenantDirectory, store: InvoiceStore, now_ms: int,
+) -> tuple[PendingCharge, bool]:
+    """Record a one-time charge (a number port) for the tenant's next invoice, once per id:
+    the same id again returns the first charge and adds nothing. ``period`` (YYYY-MM, default
+    the current month in the tenant's zone) is the first invoice that may bill it."""
+    settings = tenants.get(tenant)
+    if settings is None:
+        raise ValidationError(f"no tenant {tenant!r}")
+    ident = charge_id.strip()
+    if not ident or len(ident) > 64 or not all(c.isalnum() or c in "-_." for c in ident):
+        raise ValidationError(f"--id must be 1-64 letters, digits, '-', '_' or '.', got "
+                              f"{charge_id!r}")
+    text = description.strip()
+    if not text or len(text) > 200:
+        raise ValidationError("--description must be 1-200 characters")
+    price = parse_amount(amount_text, settings.currency)
+    try:
+        quantity = Decimal(quantity_text)
+    except InvalidOperation:
+        raise ValidationError(f"--quantity must be a number, got {quantity_text!r}") from None
+    if not quantity.is_finite() or quantity <= 0:
+        raise ValidationError(f"--quantity must be positive, got {quantity_text!r}")
+    period = (BillingPeriod.parse(period_text, settings.timezone) if period_text
+              else BillingPeriod.containing(now_ms, settings.timezone))
+    charge = PendingCharge(tenant, ident, period.key, text, price, quantity)
+    if store.add_charge(charge):
+        return charge, True
+    existing = next((c for c in store.pending_charges(tenant) if c.charge_id == ident), None)
+    return existing or charge, False
 
 
 def _latest_before(

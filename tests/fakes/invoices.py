@@ -22,6 +22,7 @@ from shared.services.invoice_records import (
     CounterMoved,
     CreditTaken,
     PaymentRaced,
+    PendingCharge,
     StoredInvoice,
 )
 from tests.fakes.payments import MemoryPaymentRecords
@@ -33,6 +34,7 @@ class MemoryInvoiceStore:
     counters: dict[str, int] = field(default_factory=dict)
     invoices: dict[tuple[str, str], StoredInvoice] = field(default_factory=dict)
     allocations: dict[str, Allocation] = field(default_factory=dict)
+    charges: dict[str, PendingCharge] = field(default_factory=dict)
     #: issue attempts refused because the counter had moved (races seen)
     races: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,7 +42,10 @@ class MemoryInvoiceStore:
     def last_number(self, issuer: str) -> int:
         return self.counters.get(issuer, 0)
 
-    def issue(self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str]) -> bool:
+    def issue(
+        self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
+        charge_keys: Sequence[str] = (),
+    ) -> bool:
         with self._lock:
             if (invoice.tenant, invoice.period) in self.invoices:
                 return False
@@ -50,11 +55,27 @@ class MemoryInvoiceStore:
             for key in credit_keys:
                 if (self.credits.get(key) or {}).get("status") != "pending":
                     raise CreditTaken(key)
+            for key in charge_keys:
+                if key not in self.charges or self.charges[key].billed_by is not None:
+                    raise CreditTaken(key)
             self.counters[invoice.issuer] = sequence
             self.invoices[(invoice.tenant, invoice.period)] = invoice
             for key in credit_keys:
                 self.credits.items[key].update(status="applied", rank=2, invoice=invoice.number)
+            for key in charge_keys:
+                self.charges[key] = dataclasses.replace(self.charges[key],
+                                                        billed_by=invoice.number)
             return True
+
+    def add_charge(self, charge: PendingCharge) -> bool:
+        with self._lock:
+            if charge.key in self.charges:
+                return False
+            self.charges[charge.key] = charge
+            return True
+
+    def pending_charges(self, tenant: str) -> list[PendingCharge]:
+        return [c for c in self.charges.values() if c.tenant == tenant and c.billed_by is None]
 
     def get(self, tenant: str, period: str) -> StoredInvoice | None:
         return self.invoices.get((tenant, period))

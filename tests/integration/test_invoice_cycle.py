@@ -254,3 +254,27 @@ def test_billing_invoice_show_of_an_unknown_number_is_one_line_and_non_zero(
     assert (missing.code, missing.err.strip()) == (2, "billing: error: no invoice INV-999999")
     assert malformed.code == 2 and len(malformed.err.strip().splitlines()) == 1
     assert "PREFIX-NNNNNN" in malformed.err
+
+
+def test_a_number_port_added_twice_is_billed_once_on_the_next_invoice(
+    cycle: Cycle, billing: Billing
+) -> None:
+    # Given a tenant with October usage and a number port of 25.00 for October, added twice
+    cycle.tenant("porting")
+    added = billing("charge", "--tenant", "porting", "--id", "port-7", "--description",
+                    "Number port", "--amount", "25.00", "--period", "2026-10", "--json")
+    again = billing("charge", "--tenant", "porting", "--id", "port-7", "--description",
+                    "Number port", "--amount", "25.00", "--period", "2026-10", "--json")
+    assert json.loads(added.out)["added"] is True and json.loads(again.out)["added"] is False
+
+    # When October is invoiced
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # Then 12.50 of calls + 25.00 port = 37.50, VAT 7.50, total 45.00; the port is billed
+    invoice = cycle.store.get("porting", "2026-10")
+    assert invoice is not None
+    assert (invoice.subtotal, invoice.total) == (Decimal("37.50"), Decimal("45.00"))
+    assert cycle.store.pending_charges("porting") == []
+    bad = billing("charge", "--tenant", "porting", "--id", "x", "--description", "d",
+                  "--amount", "1.234")
+    assert bad.code == 2 and "decimal places" in bad.err

@@ -20,6 +20,7 @@ from shared.services.invoice_credits import issue_invoice_credit
 from shared.services.invoice_payments import AutopayDeps, apply_payment, pay_now
 from shared.services.invoicing import (
     InvoicingDeps,
+    add_one_time_charge,
     domain_builder,
     pdf_key,
     run_invoicing,
@@ -340,3 +341,55 @@ def test_an_issued_invoice_cannot_be_edited() -> None:
 
     with pytest.raises(ValueError, match="never change"):
         world.store.mark("globex", "2026-10", {"total": Decimal("1")})
+
+
+def test_a_number_port_is_charged_once_on_the_next_invoice() -> None:
+    # Given October's usage (12.50) and a number port of 25.00 ordered in October
+    world = World()
+    october_usage(world)
+    port, added = add_one_time_charge("globex", "port-1", "Number port", "25.00", "1", None,
+                                      world.tenants, world.store, ms("2026-10-15T00:00:00"))
+    again, added_again = add_one_time_charge("globex", "port-1", "Number port", "25.00", "1",
+                                             None, world.tenants, world.store,
+                                             ms("2026-10-16T00:00:00"))
+    assert (added, added_again, port.period, again.period) == (True, False, "2026-10", "2026-10")
+
+    # When October and November are invoiced
+    run_invoicing(world.deps())
+    world.now = ms("2026-12-02T00:00:00")
+    run_invoicing(world.deps())
+
+    october = world.store.get("globex", "2026-10")
+    november = world.store.get("globex", "2026-11")
+    assert october is not None and november is not None
+    # October: 12.50 + 25.00 = 37.50, VAT 7.50, total 45.00; November bills no port again
+    assert ("one_time", "25.00") in [(line["kind"], line["amount"])
+                                     for line in october.document["lines"]]
+    assert (october.subtotal, october.tax, october.total) == (
+        Decimal("37.50"), Decimal("7.50"), Decimal("45.00"))
+    assert november.subtotal == Decimal("0")
+    assert world.store.charges["charge#globex#port-1"].billed_by == october.number
+
+
+def test_a_prepaid_invoice_lists_the_periods_top_ups_as_receipts_not_charges() -> None:
+    # Given a prepaid tenant whose October calls (12.50) were paid from its wallet, and a
+    # 50.00 top-up received on 10 October (a succeeded payment intent the webhook recorded)
+    world = World()
+    world.tenants.settings["globex"] = world.tenants.settings["globex"].model_copy(
+        update={"mode": BillingMode.PREPAID})
+    october_usage(world)
+    world.store.credits.items["payment_intent#pi_top"] = {
+        "record_key": "payment_intent#pi_top", "tenant": "globex", "status": "succeeded",
+        "amount": Decimal("50.00"), "currency": "USD",
+        "created": ms("2026-10-10T12:00:00") // 1000,
+    }
+
+    run_invoicing(world.deps())
+
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None
+    lines = [(line["kind"], line["amount"], line["informational"])
+             for line in invoice.document["lines"]]
+    # the usage statement and the receipt are shown, neither is charged: total 0, Paid
+    assert ("usage", "12.50", True) in lines and ("top_up", "50.00", True) in lines
+    assert (invoice.total, invoice.status) == (Decimal("0"), "Paid")
