@@ -12,12 +12,12 @@ from shared.domain.rating.numbers import NumberingPlan
 from shared.formats.cdr_formats import READERS, ReaderContext
 
 
-def add_card_options(parser: argparse.ArgumentParser) -> None:
+def add_card_options(parser: argparse.ArgumentParser, *, card_required: bool = True) -> None:
     parser.add_argument(
         "--card",
         action="append",
         type=Path,
-        required=True,
+        required=card_required,
         help="rate card (.json/.yaml/.csv); repeat to supply parent cards",
     )
     parser.add_argument("--currency", help="currency for a CSV deck without a sidecar")
