@@ -278,3 +278,55 @@ def test_a_number_port_added_twice_is_billed_once_on_the_next_invoice(
     bad = billing("charge", "--tenant", "porting", "--id", "x", "--description", "d",
                   "--amount", "1.234")
     assert bad.code == 2 and "decimal places" in bad.err
+
+
+def test_billing_pay_settles_the_open_invoice_in_parts_once_per_request(
+    cycle: Cycle, billing: Billing, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.adapters.payments_store import DynamoPaymentRecords
+    from shared.adapters.stripe_gateway import StripeGateway
+    from shared.local.fake_stripe import CARD_DECLINED, CARD_OK
+    from shared.services.cards import CardDeps, save_card, set_default
+
+    # Given a tenant whose card declined auto-pay: its 15.00 invoice is open
+    cycle.tenant("payer")
+    records = DynamoPaymentRecords(cycle.dynamodb, cycle.env["PAYMENTS_TABLE"])
+    cards = CardDeps(cycle.directory, records, StripeGateway(FAKE_API_KEY, fake_stripe.api_base))
+
+    def card(number: str) -> str:
+        method: str = fake_stripe.request("POST", "/v1/payment_methods", {
+            "type": "card", "card[number]": number, "card[exp_month]": "12",
+            "card[exp_year]": "2034", "card[cvc]": "123"})["id"]
+        save_card("payer", cards, method)
+        return method
+
+    card(CARD_DECLINED)
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+    invoice = cycle.store.get("payer", "2026-10")
+    assert invoice is not None and (invoice.status, invoice.autopay.get("outcome")) == (
+        "Sent", "declined")
+    set_default("payer", card(CARD_OK), cards)
+    monkeypatch.setenv("STRIPE_API_BASE", fake_stripe.api_base)
+
+    # When the tenant pays 10.00 now, the same request twice, then the rest
+    first = billing("pay", "--tenant", "payer", "--amount", "10.00", "--request-id", "r1",
+                    "--json")
+    again = billing("pay", "--tenant", "payer", "--amount", "10.00", "--request-id", "r1",
+                    "--json")
+    partly = cycle.store.get("payer", "2026-10")
+    rest = billing("pay", "--tenant", "payer", "--request-id", "r2", "--json")
+
+    # Then 10.00 is applied once (15.00 - 10.00 = 5.00 left), then the 5.00 rest: Paid
+    assert first.code == again.code == rest.code == 0, (first.err, again.err, rest.err)
+    one, two = json.loads(first.out), json.loads(again.out)
+    assert one["payment_intent"] == two["payment_intent"]
+    assert one["applied"] == [[invoice.number, "10.00"]]
+    assert partly is not None and (partly.status, partly.balance_due) == (
+        "Partially Paid", Decimal("5.00"))
+    assert json.loads(rest.out)["applied"] == [[invoice.number, "5.00"]]
+    paid = cycle.store.get("payer", "2026-10")
+    assert paid is not None and (paid.status, paid.paid, paid.balance_due) == (
+        "Paid", Decimal("15.00"), Decimal("0.00"))
+    customer = records.customer_of("payer")
+    succeeded = [i for i in fake_stripe.payment_intents(customer) if i["status"] == "succeeded"]
+    assert sorted(i["amount"] for i in succeeded) == [500, 1000]
