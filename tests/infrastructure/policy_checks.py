@@ -338,6 +338,21 @@ def table_findings(template: Mapping[str, Any], true_conditions: frozenset[str])
     return findings
 
 
+def attribute_findings(template: Mapping[str, Any]) -> list[str]:
+    """DeletionPolicy / UpdateReplacePolicy must be plain strings: CloudFormation refuses an
+    intrinsic function there unless the template uses the AWS::LanguageExtensions transform,
+    and neither the SAM transform nor the linters say so before a deploy fails."""
+    transforms = as_list(template.get("Transform", []))
+    if "AWS::LanguageExtensions" in transforms:
+        return []
+    return [
+        f"{name}: {attribute} is not a plain string"
+        for name, resource in template.get("Resources", {}).items()
+        for attribute in ("DeletionPolicy", "UpdateReplacePolicy")
+        if attribute in resource and not isinstance(resource[attribute], str)
+    ]
+
+
 # ------------------------------------------------------------------------------ functions
 
 
@@ -397,6 +412,7 @@ def all_findings(template: Mapping[str, Any], true_conditions: frozenset[str]) -
         *queue_findings(template),
         *async_function_findings(template),
         *table_findings(template, true_conditions),
+        *attribute_findings(template),
         *function_findings(template),
         *api_findings(template),
     ]
