@@ -38,6 +38,19 @@ def test_the_prod_template_passes(transformed: dict[str, Any], check: str) -> No
     assert CHECKS[check](transformed) == []
 
 
+def test_the_dev_template_passes_all_but_prods_deletion_protection(
+    template: dict[str, Any],
+) -> None:
+    # Given what SAM would deploy for dev, where no alarm email may be set
+    dev = transform_template(template, {"Stage": "dev"})
+
+    # Then the only findings are the ledgers' deletion protection, which is prod's alone
+    findings = checks.all_findings(dev, frozenset())
+    assert sorted(findings) == [
+        f"{table}: ledger without deletion protection" for table in sorted(checks.LEDGER_TABLES)
+    ]
+
+
 def test_the_template_as_written_has_only_plain_deletion_policies(
     template: dict[str, Any],
 ) -> None:
