@@ -81,6 +81,7 @@ class DynamoInvoiceStore:
     def issue(
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
+        remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> bool:
         counter: dict[str, Any] = {
             "TableName": self.table,
@@ -128,6 +129,14 @@ class DynamoInvoiceStore:
                                            "attribute_not_exists(#billed_by)",
                     "ExpressionAttributeNames": _names("billed_by"),
                     "ExpressionAttributeValues": _values(n=invoice.number),
+                }
+            })
+        for key, values in remainders:
+            items.append({
+                "Put": {
+                    "TableName": self.payments_table,
+                    "Item": _item({**values, "record_key": key}),
+                    "ConditionExpression": "attribute_not_exists(record_key)",
                 }
             })
         try:

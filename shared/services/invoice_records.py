@@ -120,12 +120,15 @@ class InvoiceStore(Protocol):
     def issue(
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
+        remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> bool:
         """Write the invoice, move the issuer's counter from ``sequence - 1`` to
-        ``sequence``, mark the credits applied and the one-time charges billed, all or
-        nothing. False (nothing written) when the tenant's invoice of that period exists;
-        ``CounterMoved`` when another issue took ``sequence``; ``CreditTaken`` when a credit
-        or a charge is no longer pending."""
+        ``sequence``, mark the credits applied and the one-time charges billed, and create
+        the ``remainders`` (what a credit larger than the invoice leaves: new pending
+        credits, by key and values, in PaymentsTable), all or nothing. False (nothing
+        written) when the tenant's invoice of that period exists; ``CounterMoved`` when
+        another issue took ``sequence``; ``CreditTaken`` when a credit or a charge is no
+        longer pending."""
         ...
 
     def add_charge(self, charge: PendingCharge) -> bool:

@@ -60,6 +60,7 @@ from shared.domain.tenants import BillingMode, TenantSettings
 from shared.observability import logger
 from shared.ports import PaymentGateway, TenantDirectory
 from shared.services.invoice_credits import (
+    INVOICE_CREDIT_RANKS,
     InvoiceCredit,
     InvoiceCreditRecords,
     invoice_credit_key,
@@ -295,6 +296,7 @@ def issue_invoice(
         issued = draft.issue(number, today, settings.payment_terms_days)
         used = credits_applied(issued)
         consumed = [c for c in credits if used.get(c.credit_id, Decimal(0)) > 0]
+        remainders = _remainders(consumed, used, number, deps.now_ms() // 1000)
         stored = StoredInvoice(
             tenant=tenant, period=period.key, number=number, issuer=deps.issuer,
             currency=issued.currency, status=str(issued.status), issued_ms=deps.now_ms(),
@@ -307,7 +309,8 @@ def issue_invoice(
             adjusted_entries=tuple(sorted(adjusted | {str(e["entry_id"]) for e in entries})),
         )
         try:
-            if deps.store.issue(stored, sequence, stored.credits, [c.key for c in charges]):
+            if deps.store.issue(stored, sequence, stored.credits, [c.key for c in charges],
+                                remainders):
                 logger.info("invoice issued", extra={
                     "tenant": tenant, "period": period.key, "invoice": number,
                     "total": str(stored.total), "currency": stored.currency})
@@ -319,6 +322,25 @@ def issue_invoice(
         if existing is not None:
             return existing, "existed"
     raise CounterMoved(f"could not take an invoice number for {tenant} {period.key}; retry")
+
+
+def _remainders(
+    consumed: Sequence[InvoiceCredit], used: Mapping[str, Decimal], number: str, now_s: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """A credit larger than what the invoice could take leaves the rest as a new pending
+    credit (``<id>.rest``) for the next invoice, created in the issue transaction."""
+    found = []
+    for credit in consumed:
+        left = credit.amount - used[credit.credit_id]
+        if left > 0:
+            ident = f"{credit.credit_id}.rest"
+            found.append((invoice_credit_key(credit.tenant, ident), {
+                "credit_id": ident, "amount": left, "currency": credit.currency,
+                "reason": f"{credit.reason} (rest after {number})", "status": "pending",
+                "rank": INVOICE_CREDIT_RANKS["pending"], "created": now_s,
+                "kind": "invoice_credit", "tenant": credit.tenant,
+            }))
+    return found
 
 
 def _top_ups(

@@ -45,6 +45,7 @@ class MemoryInvoiceStore:
     def issue(
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
+        remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> bool:
         with self._lock:
             if (invoice.tenant, invoice.period) in self.invoices:
@@ -58,6 +59,9 @@ class MemoryInvoiceStore:
             for key in charge_keys:
                 if key not in self.charges or self.charges[key].billed_by is not None:
                     raise CreditTaken(key)
+            for key, _ in remainders:
+                if key in self.credits.items:
+                    raise CreditTaken(key)
             self.counters[invoice.issuer] = sequence
             self.invoices[(invoice.tenant, invoice.period)] = invoice
             for key in credit_keys:
@@ -65,6 +69,8 @@ class MemoryInvoiceStore:
             for key in charge_keys:
                 self.charges[key] = dataclasses.replace(self.charges[key],
                                                         billed_by=invoice.number)
+            for key, values in remainders:
+                self.credits.items[key] = {**values, "record_key": key}
             return True
 
     def add_charge(self, charge: PendingCharge) -> bool:

@@ -330,3 +330,22 @@ def test_billing_pay_settles_the_open_invoice_in_parts_once_per_request(
     customer = records.customer_of("payer")
     succeeded = [i for i in fake_stripe.payment_intents(customer) if i["status"] == "succeeded"]
     assert sorted(i["amount"] for i in succeeded) == [500, 1000]
+
+
+def test_a_credit_note_is_consumed_by_the_issue_and_its_rest_kept_pending(cycle: Cycle) -> None:
+    from shared.adapters.payments_store import DynamoPaymentRecords
+    from shared.services.invoice_credits import issue_invoice_credit, pending_invoice_credits
+
+    # Given October's 12.50 of calls and a credit note of 20.00 for the next invoice
+    cycle.tenant("credited")
+    records = DynamoPaymentRecords(cycle.dynamodb, cycle.env["PAYMENTS_TABLE"])
+    issue_invoice_credit("credited", "cn-20", "20.00", "outage", records, cycle.directory, 1)
+
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # Then the invoice uses 12.50 of it (total 0.00) and 7.50 waits for the next one
+    invoice = cycle.store.get("credited", "2026-10")
+    assert invoice is not None and invoice.total == Decimal("0.00")
+    assert (records.get("invoice_credit#credited#cn-20") or {}).get("status") == "applied"
+    assert [(c.credit_id, c.amount) for c in pending_invoice_credits("credited", records)] == [
+        ("cn-20.rest", Decimal("7.50"))]

@@ -393,3 +393,27 @@ def test_a_prepaid_invoice_lists_the_periods_top_ups_as_receipts_not_charges() -
     # the usage statement and the receipt are shown, neither is charged: total 0, Paid
     assert ("usage", "12.50", True) in lines and ("top_up", "50.00", True) in lines
     assert (invoice.total, invoice.status) == (Decimal("0"), "Paid")
+
+
+def test_a_credit_larger_than_the_invoice_leaves_its_rest_for_the_next_one() -> None:
+    # Given October's usage of 12.50 and a credit of 20.00
+    world = World()
+    october_usage(world)
+    world.usage.add("globex", "2026-11", Row("n1", Decimal("10.00"), ms("2026-11-05T00:00:00")))
+    issue_invoice_credit("globex", "cn-big", "20.00", "outage", world.store.credits,
+                         world.tenants, 1)
+
+    run_invoicing(world.deps())
+    world.now = ms("2026-12-02T00:00:00")
+    run_invoicing(world.deps())
+
+    october = world.store.get("globex", "2026-10")
+    november = world.store.get("globex", "2026-11")
+    assert october is not None and november is not None
+    # October takes 12.50 of it (nothing left to tax): total 0; the rest 7.50 goes on
+    # November: 10.00 - 7.50 = 2.50, VAT 0.50, total 3.00
+    assert (october.subtotal, october.total) == (Decimal("0.00"), Decimal("0.00"))
+    rest = world.store.credits.items["invoice_credit#globex#cn-big.rest"]
+    assert (rest["amount"], rest["status"]) == (Decimal("7.50"), "applied")
+    assert (november.subtotal, november.tax, november.total) == (
+        Decimal("2.50"), Decimal("0.50"), Decimal("3.00"))
