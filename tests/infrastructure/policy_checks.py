@@ -237,6 +237,45 @@ def _denies_plain_http(statement: Mapping[str, Any], bucket: str) -> bool:
     )
 
 
+# ------------------------------------------------------------------------------ resource policies
+
+RESOURCE_POLICIES = {
+    "AWS::S3::BucketPolicy": "PolicyDocument",
+    "AWS::SQS::QueuePolicy": "PolicyDocument",
+    "AWS::SNS::TopicPolicy": "PolicyDocument",
+}
+#: conditions that tie a service principal to our own resource or account (confused deputy)
+SOURCE_KEYS = ("aws:SourceArn", "aws:SourceAccount", "aws:SourceOwner")
+
+
+def resource_policy_findings(template: Mapping[str, Any]) -> list[str]:
+    """Bucket, queue and topic policies and Lambda permissions: nothing allowed to everyone,
+    and a service principal only on behalf of a named source (its ARN or our account)."""
+    findings: list[str] = []
+    for kind, key in RESOURCE_POLICIES.items():
+        for name, policy in resources_of_type(template, kind).items():
+            for statement in as_list(policy["Properties"][key]["Statement"]):
+                if statement.get("Effect") != "Allow":
+                    continue
+                principal = statement.get("Principal")
+                if _everyone(principal):
+                    findings.append(f"{name}: allows everyone ({statement.get('Sid', '?')})")
+                elif isinstance(principal, dict) and "Service" in principal:
+                    conditions = statement.get("Condition", {}).values()
+                    if not any(k in block for block in conditions for k in SOURCE_KEYS):
+                        findings.append(
+                            f"{name}: service principal without a source condition "
+                            f"({statement.get('Sid', '?')})"
+                        )
+    for name, permission in resources_of_type(template, "AWS::Lambda::Permission").items():
+        props = permission["Properties"]
+        if props.get("Principal") == "*":
+            findings.append(f"{name}: any principal may invoke the function")
+        elif "SourceArn" not in props and "SourceAccount" not in props:
+            findings.append(f"{name}: {props.get('Principal')} may invoke for any source")
+    return findings
+
+
 # ------------------------------------------------------------------------------ queues, DLQs
 
 
@@ -409,6 +448,7 @@ def all_findings(template: Mapping[str, Any], true_conditions: frozenset[str]) -
         *wildcard_findings(template),
         *managed_policy_findings(template),
         *bucket_findings(template),
+        *resource_policy_findings(template),
         *queue_findings(template),
         *async_function_findings(template),
         *table_findings(template, true_conditions),

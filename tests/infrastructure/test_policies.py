@@ -24,6 +24,7 @@ CHECKS: dict[str, Check] = {
     "wildcards": checks.wildcard_findings,
     "managed policies": checks.managed_policy_findings,
     "buckets": checks.bucket_findings,
+    "resource policies": checks.resource_policy_findings,
     "queues and dead letters": checks.queue_findings,
     "asynchronous functions": checks.async_function_findings,
     "tables": lambda template: checks.table_findings(template, PROD),
@@ -201,6 +202,45 @@ def test_a_weakened_bucket_is_caught(
     # When one protection is taken away, Then that one is reported
     spoil(snippet["Resources"])
     assert checks.bucket_findings(snippet) == [f"CdrBucket: {expected}"]
+
+
+def resource_policies(transformed: dict[str, Any]) -> dict[str, Any]:
+    kinds = (*checks.RESOURCE_POLICIES, "AWS::Lambda::Permission")
+    return {"Resources": {
+        name: copy.deepcopy(resource)
+        for name, resource in transformed["Resources"].items()
+        if resource["Type"] in kinds
+    }}
+
+
+@pytest.mark.parametrize(("spoil", "expected"), [
+    (lambda r: r["RechargeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].pop(
+        "Condition"),
+     "RechargeQueuePolicy: service principal without a source condition (AllowLowBalanceRule)"),
+    (lambda r: r["CdrQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].update(
+        {"Principal": {"AWS": "*"}}),
+     "CdrQueuePolicy: allows everyone (AllowCdrBucketNotifications)"),
+    (lambda r: r["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0].update(
+        {"Principal": "*"}),
+     "AlarmTopicPolicy: allows everyone (CloudWatchAlarmsOfThisAccount)"),
+    (lambda r: r["StripeWebhookFunctionStripeWebhookPermission"]["Properties"].pop("SourceArn"),
+     "StripeWebhookFunctionStripeWebhookPermission: apigateway.amazonaws.com may invoke for "
+     "any source"),
+    (lambda r: r["StripeWebhookFunctionStripeWebhookPermission"]["Properties"].update(
+        {"Principal": "*"}),
+     "StripeWebhookFunctionStripeWebhookPermission: any principal may invoke the function"),
+])
+def test_a_resource_policy_open_to_anyone_is_caught(
+    transformed: dict[str, Any], spoil: Callable[[dict[str, Any]], Any], expected: str
+) -> None:
+    # Given the real queue, topic and bucket policies and the function permissions: clean
+    snippet = resource_policies(transformed)
+    assert checks.resource_policy_findings(snippet) == []
+    assert len(snippet["Resources"]) >= 8
+
+    # When one is opened up, Then it is reported
+    spoil(snippet["Resources"])
+    assert checks.resource_policy_findings(snippet) == [expected]
 
 
 def queues(transformed: dict[str, Any]) -> dict[str, Any]:
