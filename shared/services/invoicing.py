@@ -46,7 +46,7 @@ from shared.domain.invoicing.build import (
     credits_applied,
 )
 from shared.domain.invoicing.invoice import Invoice
-from shared.domain.invoicing.numbering import INVOICE_PREFIX, format_number, parse_number
+from shared.domain.invoicing.numbering import INVOICE_PREFIX, format_number
 from shared.domain.invoicing.periods import (
     DEFAULT_SETTLEMENT_LAG_MS,
     BillingPeriod,
@@ -526,8 +526,4 @@ def _iso(value: date | None) -> str:
     if value is None:  # pragma: no cover - an issued invoice has its dates
         raise BillingError("an issued invoice has a due date")
     return value.isoformat()
-
-
-def sequence_of(number: str) -> int:
-    return parse_number(number)[1]
 
