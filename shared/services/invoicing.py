@@ -199,21 +199,62 @@ def run_invoicing(deps: InvoicingDeps, tenants: Iterable[str] | None = None) -> 
 
 
 def invoice_tenant(settings: TenantSettings, deps: InvoicingDeps) -> TenantRun:
+    """The due period, and any period the runs missed since the tenant's last invoice
+    (oldest first, so each invoice's late calls are measured against the one before)."""
     tenant = settings.tenant_id
     now = deps.now_ms()
     period = due_period(now, settings.timezone, deps.settlement_lag_ms)
-    invoice = deps.store.get(tenant, period.key)
     outcome = "existed"
-    if invoice is None:
-        invoice, outcome = issue_invoice(settings, period, deps)
+    for missed in _periods_to_issue(tenant, period, deps.store):
+        _, made = issue_invoice(settings, missed, deps)
+        outcome = made if missed == period else outcome
     deps.after_step("issued")
-    result = deliver(invoice, deps)
+    result = None
+    # the due invoice, and any delivery a crash left unfinished (the index may lag behind
+    # an invoice just issued, so the due period is read by its key)
+    periods = {listed.period for listed in deps.store.of_tenant(tenant)} | {period.key}
+    for key in sorted(periods):
+        found = deps.store.get(tenant, key)
+        if found is not None and (_undelivered(found) or key == period.key):
+            delivered = deliver(found, deps)
+            result = delivered if key == period.key else result
+    invoice = deps.store.get(tenant, period.key)
+    if invoice is None:  # pragma: no cover - issued above or before
+        raise BillingError(f"no invoice of {tenant} for {period.key}")
     overdue = mark_overdue(tenant, _local_date(now, settings), deps.store)
     logger.info("tenant invoiced", extra={
         "tenant": tenant, "period": period.key, "outcome": outcome, "invoice": invoice.number,
         "total": str(invoice.total), "autopay": result,
     })
     return TenantRun(tenant, period.key, outcome, invoice.number, result, tuple(overdue))
+
+
+#: at most this many missed periods are caught up in one run (a year)
+MAX_CATCH_UP_PERIODS = 12
+
+
+def _undelivered(invoice: StoredInvoice) -> bool:
+    """A delivery step (PDF, email, auto-pay of an open invoice) is still to do."""
+    autopay_open = invoice.is_open and invoice.autopay.get("outcome") in (None, "processing")
+    return invoice.pdf_key is None or not invoice.emailed or autopay_open
+
+
+def _periods_to_issue(
+    tenant: str, due: BillingPeriod, store: InvoiceStore
+) -> list[BillingPeriod]:
+    """Periods without an invoice from the month after the tenant's latest invoice up to
+    ``due``; only ``due`` for a tenant never invoiced; none when ``due`` is invoiced."""
+    if store.get(tenant, due.key) is not None:
+        return []
+    earlier = [invoice.period for invoice in store.of_tenant(tenant) if invoice.period < due.key]
+    if not earlier:
+        return [due]
+    periods: list[BillingPeriod] = []
+    cursor = BillingPeriod.parse(max(earlier), due.zone).next()
+    while cursor.key < due.key and len(periods) < MAX_CATCH_UP_PERIODS - 1:
+        periods.append(cursor)
+        cursor = cursor.next()
+    return [*periods, due]
 
 
 # ------------------------------------------------------------------------------ build

@@ -417,3 +417,24 @@ def test_a_credit_larger_than_the_invoice_leaves_its_rest_for_the_next_one() -> 
     assert (rest["amount"], rest["status"]) == (Decimal("7.50"), "applied")
     assert (november.subtotal, november.tax, november.total) == (
         Decimal("2.50"), Decimal("0.50"), Decimal("3.00"))
+
+
+def test_periods_the_runs_missed_are_invoiced_in_order_on_the_next_run() -> None:
+    # Given October invoiced, then no run at all until 2 January
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    world.usage.add("globex", "2026-11", Row("n1", Decimal("1.00"), ms("2026-11-05T00:00:00")))
+    world.usage.add("globex", "2026-12", Row("d1", Decimal("2.00"), ms("2026-12-05T00:00:00")))
+    world.now = ms("2027-01-02T00:00:00")
+
+    report = run_invoicing(world.deps())
+
+    # Then November and December are both issued, in that order, numbers 2 and 3
+    assert [(i.period, i.number, i.subtotal) for i in world.store.of_tenant("globex")] == [
+        ("2026-10", "INV-000001", Decimal("12.50")),
+        ("2026-11", "INV-000002", Decimal("1.00")),
+        ("2026-12", "INV-000003", Decimal("2.00")),
+    ]
+    assert report.tenants[0].outcome == "issued" and report.tenants[0].number == "INV-000003"
+    assert len(world.mailer.sent) == 3
