@@ -3,7 +3,8 @@
 ``run_invoicing`` is invoice_cycle's daily job (``InvoiceRun`` schedule). For every tenant:
 
 1. **Which period.** ``due_period``: the latest month (tenant's zone) whose end plus the
-   settlement lag (24 h) has passed. If ``invoice#<tenant>#<period>`` exists, go to 4.
+   settlement lag (24 h) has passed, after any month the runs missed since the tenant's
+   last invoice. If ``invoice#<tenant>#<period>`` exists, go to 4.
 2. **Build** the draft with the invoicing domain (``shared.domain.invoicing``) from rated
    calls only (``by_period``; never wallet movements), the pending invoice credits, late
    calls of earlier invoiced periods (those not in the call ids their invoices billed) and
