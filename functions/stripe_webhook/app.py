@@ -8,7 +8,8 @@ the raw bytes.
 Answers: 200 for a verified event (processed, repeated or of a type we ignore); 400 for
 anything not signed with our secret within 300 s or not a Stripe event, and nothing is
 written; 413 for a body over the limit. An infrastructure failure (DynamoDB unreachable)
-raises, API Gateway answers 500 and Stripe retries the delivery. The body and the
+raises (counted as ``WebhookFailures``), API Gateway answers 500 and Stripe retries the
+delivery. The body and the
 Stripe-Signature header are never logged: they carry customer data.
 """
 
@@ -55,6 +56,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("stripe webhook refused", extra={"reason": str(refused), "status": 400})
         metrics.add_metric("WebhooksRefused", MetricUnit.Count, 1)
         return _answer(400, {"error": str(refused)})
+    except Exception:
+        # DynamoDB throttled or unreachable: a 500, and Stripe retries the delivery; the
+        # metric (flushed by log_metrics even now) makes the failure visible before then
+        metrics.add_metric("WebhookFailures", MetricUnit.Count, 1)
+        raise
     logger.info(
         "stripe webhook",
         extra={
