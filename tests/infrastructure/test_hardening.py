@@ -224,3 +224,7 @@ def test_the_dashboard_is_valid_json_with_a_widget_per_concern(template: dict[st
     metrics = {tuple(m[:2]) for w in widgets for m in w["properties"]["metrics"]}
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in metrics
     assert ("TelecomBilling", "ConsistencyDifferences") in metrics
+    # a graph of a metric no code emits would stay empty for ever
+    ours = {name for namespace, name in metrics if namespace == "TelecomBilling"}
+    assert ours <= emitted_metrics()
+    assert {"RejectedRows", "WebhookFailures", "InvoiceRunFailures"} <= ours
