@@ -228,3 +228,19 @@ def test_the_dashboard_is_valid_json_with_a_widget_per_concern(template: dict[st
     ours = {name for namespace, name in metrics if namespace == "TelecomBilling"}
     assert ours <= emitted_metrics()
     assert {"RejectedRows", "WebhookFailures", "InvoiceRunFailures"} <= ours
+
+
+#: what a Stripe secret looks like: a secret or restricted key, or a webhook signing secret
+STRIPE_SECRET = re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{8,}|\bwhsec_[A-Za-z0-9]{8,}")
+
+
+def test_no_secret_value_sits_in_the_template_or_the_stage_settings() -> None:
+    # Given the files a deploy reads (the secrets themselves live in SSM)
+    files = [REPO_ROOT / "template.yaml", REPO_ROOT / "infra" / "samconfig.toml"]
+
+    # Then none holds anything shaped like a Stripe secret, and the pattern does find one
+    for path in files:
+        assert STRIPE_SECRET.search(path.read_text(encoding="utf-8")) is None, path
+    assert STRIPE_SECRET.search("StripeApiKey=sk_live_51HxYzAbCdEfGh")
+    assert STRIPE_SECRET.search("whsec_0123456789abcdef")
+    assert STRIPE_SECRET.search("the signing secret (whsec_...)") is None
