@@ -349,3 +349,22 @@ def test_a_credit_note_is_consumed_by_the_issue_and_its_rest_kept_pending(cycle:
     assert (records.get("invoice_credit#credited#cn-20") or {}).get("status") == "applied"
     assert [(c.credit_id, c.amount) for c in pending_invoice_credits("credited", records)] == [
         ("cn-20.rest", Decimal("7.50"))]
+
+
+def test_the_suspension_and_consistency_schedules_run_their_jobs(cycle: Cycle) -> None:
+    # Given the invoices of the tests above, some open
+    cycle.tenant("scheduled-jobs")
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # When the two other daily rules fire
+    suspension = cycle.handler(scheduled("suspension-check", cycle.stack,
+                                         "2026-11-20T06:00:00Z"))
+    consistency = cycle.handler(scheduled("consistency-check", cycle.stack,
+                                          "2026-11-20T03:30:00Z"))
+
+    # Then each ran its own job: 4 days past due nobody is warned or suspended yet, and the
+    # consistency check visited every tenant
+    assert suspension == {"job": "suspension-check", "suspended": [], "warned": []}
+    assert consistency["job"] == "consistency-check"
+    tenants = cycle.dynamodb.scan(TableName=cycle.env["TENANTS_TABLE"], Select="COUNT")["Count"]
+    assert consistency["tenants"] >= tenants

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.invoicing.tax import Party, TaxRules
+from shared.domain.invoicing.tax import Party, TaxProfile, TaxRules
 from shared.domain.tenants import BillingMode, TenantSettings
 from shared.services.invoice_credits import issue_invoice_credit
 from shared.services.invoice_payments import AutopayDeps, apply_payment, pay_now
@@ -438,3 +438,23 @@ def test_periods_the_runs_missed_are_invoiced_in_order_on_the_next_run() -> None
     ]
     assert report.tenants[0].outcome == "issued" and report.tenants[0].number == "INV-000003"
     assert len(world.mailer.sent) == 3
+
+
+def test_a_tenant_that_cannot_be_invoiced_fails_alone_with_a_clear_reason() -> None:
+    # Given two tenants, one a buyer in France, where no tax rules are configured
+    world = World("globex", "gaulois")
+    october_usage(world)
+    october_usage(world, "gaulois")
+    french = world.tenants.settings["gaulois"]
+    world.tenants.settings["gaulois"] = french.model_copy(
+        update={"tax": TaxProfile(country="FR")})
+
+    report = run_invoicing(world.deps())
+
+    # Then globex is invoiced, gaulois is reported failed naming the missing jurisdiction,
+    # and no number was used for it
+    outcomes = {run.tenant: (run.outcome, run.error) for run in report.tenants}
+    assert outcomes["globex"] == ("issued", None)
+    assert outcomes["gaulois"][0] == "failed"
+    assert "no tax rules for FR" in str(outcomes["gaulois"][1])
+    assert world.store.counters == {"INV": 1}
