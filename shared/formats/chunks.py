@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 
 #: one field: quoted (then anything up to the delimiter, as the csv module tolerates),
-#: unquoted, or empty; one record: fields separated by commas, ended by a line break
-_FIELD = rb'(?:"(?:[^"]|"")*"[^,\r\n]*|[^,"\r\n][^,\r\n]*|)'
+#: unquoted, or empty; one record: fields separated by commas, ended by a line break. The
+#: quoted part is possessive (``*+``): ``""`` is always an escaped quote, as for the csv
+#: module; backtracking would read it as the closing quote plus a stray one and end a record
+#: the reader sees as still open (then the cut, and so the outcome, depended on chunk size)
+_FIELD = rb'(?:"(?:[^"]|"")*+"[^,\r\n]*|[^,"\r\n][^,\r\n]*|)'
 _RECORD = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*\r?\n")
 
 
@@ -33,7 +36,14 @@ def complete_records_end(data: bytes) -> int:
             break
         position = found.end()
     if position == 0:
-        return data.rfind(b"\n") + 1 if _looks_malformed(data) else 0
+        if not _looks_malformed(data):
+            return 0
+        # the malformed line, and the lines after it up to the next one holding a quote: a
+        # quote may open a record that runs past line ends, so it must start a chunk to be
+        # matched as the reader will read it (else the outcome depends on the chunk size)
+        first_end = data.find(b"\n") + 1
+        quote = data.find(b'"', first_end)
+        return max(first_end, data.rfind(b"\n", 0, quote if quote >= 0 else len(data)) + 1)
     return position
 
 
