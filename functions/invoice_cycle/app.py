@@ -52,6 +52,10 @@ def event_time(event: EventBridgeEvent) -> datetime:
     return datetime.fromisoformat(event.time.replace("Z", "+00:00")).astimezone(UTC)
 
 
+# Each job imports its own service and wiring when it runs: the daily checks never load the
+# invoice PDF renderer (reportlab) a cold invoice run needs.
+
+
 def _invoice_run(now: datetime) -> dict[str, Any]:
     from shared.services.invoicing import InvoiceRunFailed, run_invoicing
     from shared.wiring import invoice_cycle_deps
