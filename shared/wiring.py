@@ -53,7 +53,6 @@ from shared.ports import Notifier, OpenInvoices
 from shared.services.consistency_check import ConsistencyReport, run_consistency_check
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
-from shared.services.invoice_delivery import BillingAddressMailer, render_pdf
 from shared.services.invoice_payments import AppliedPayment
 from shared.services.invoice_payments import apply_payment as apply_invoice_payment
 from shared.services.invoicing import InvoicingDeps, domain_builder
@@ -360,6 +359,10 @@ def invoice_store(dynamodb: Any, invoices_table: str, payments_table: str) -> Dy
 @lru_cache(maxsize=1)
 def _invoice_cycle_base() -> InvoicingDeps:
     """Built once per container; the clock is set per invocation (the schedule's time)."""
+    # here, not at the top: the PDF renderer (reportlab) is invoice_cycle's alone, so the
+    # other functions' cold starts never load it
+    from shared.services.invoice_delivery import BillingAddressMailer, render_pdf
+
     settings = invoice_cycle_settings()
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb")

@@ -254,3 +254,21 @@ def test_tenant_settings_are_cached_per_container_for_a_minute() -> None:
     now[0] = 60.0
     cached.get("acme")
     assert Directory.reads == 2
+
+
+def test_only_invoice_cycle_loads_the_pdf_renderer_on_a_cold_start() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter imports the three other handlers and the composition root, as
+    # their cold starts do: reportlab (invoice PDFs) must not come with them
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import shared.wiring; "
+        "import functions.rate_call.app, functions.wallet_recharge.app, "
+        "functions.stripe_webhook.app, functions.invoice_cycle.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'reportlab')[:1])"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True,
+                         text=True, check=True, env={"PATH": "", "POWERTOOLS_TRACE_DISABLED": "1"})
+    assert out.stdout.strip() == "[]"
