@@ -53,6 +53,7 @@ from shared.local.dispatcher import (
 )
 from shared.local.stack import LocalStack
 from shared.services.ingest import IngestDeps
+from tests.fault.emf import emf_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -149,21 +150,6 @@ class BreakGetObject:
 
 
 # ------------------------------------------------------------------------------ the flow
-
-
-def emf_metrics(out: str) -> dict[str, float]:
-    """Sum of every metric in the Powertools EMF lines printed on stdout."""
-    totals: dict[str, float] = {}
-    for line in out.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = document[metric["Name"]]
-                values = value if isinstance(value, list) else [value]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
-    return totals
 
 
 class Flow:
