@@ -83,7 +83,10 @@ def _os_message(error: Exception) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"billing: error: {message}", file=sys.stderr)
+    # a message may quote undecodable input (surrogate escapes): shown as \udcXX, never a
+    # UnicodeEncodeError on a strict stderr in place of the one line promised
+    line = f"billing: error: {message}".encode("utf-8", "backslashreplace").decode("utf-8")
+    print(line, file=sys.stderr)
     return code
 
 
