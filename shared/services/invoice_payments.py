@@ -25,6 +25,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.domain.errors import ValidationError
+from shared.domain.invoicing.invoice import Invoice
+from shared.domain.invoicing.payments import allocate_payment
 from shared.domain.money import from_minor_units, to_minor_units
 from shared.domain.payments import Charge
 from shared.ports import PaymentGateway
@@ -68,26 +70,37 @@ def is_invoice_payment(metadata: Mapping[str, Any] | None) -> bool:
     return metadata.get("purpose") == INVOICE_PURPOSE or bool(metadata.get("invoice"))
 
 
+def _as_domain(invoice: StoredInvoice) -> Invoice:
+    """The stored invoice as the domain's, with what was paid so far as one settlement."""
+    document = dict(invoice.document)
+    document["status"] = invoice.status
+    document["settlements"] = [{
+        "kind": "payment", "reference": "paid-so-far", "amount": str(invoice.paid),
+        "on": invoice.issue_date,
+    }] if invoice.paid > 0 else []
+    return Invoice.model_validate(document)
+
+
 def allocate_oldest_first(
-    amount: Decimal, invoices: list[StoredInvoice], first: str | None = None
+    amount: Decimal, currency: str, invoices: list[StoredInvoice], first: str | None = None
 ) -> tuple[list[tuple[str, Decimal]], Decimal]:
-    """Split ``amount`` over open invoices: the one numbered ``first`` (if open), then the
-    others by due date (then period). Returns ([(period, amount)], left over)."""
-    if amount <= 0:
-        raise ValidationError(f"a payment is a positive amount, got {amount}")
-    ordered = sorted(
-        (invoice for invoice in invoices if invoice.is_open),
-        key=lambda invoice: (invoice.number != first, invoice.due_date, invoice.period),
-    )
+    """Split ``amount`` over the open invoices with the domain's allocation (oldest issue
+    date first, then lowest number), after the invoice numbered ``first`` (the one an
+    auto-pay was made for) takes what it is owed. Returns ([(period, amount)], left over)."""
     parts: list[tuple[str, Decimal]] = []
     left = amount
-    for invoice in ordered:
-        if left <= 0:
-            break
-        take = min(left, invoice.balance_due)
-        parts.append((invoice.period, take))
+    named = next((i for i in invoices if i.number == first and i.is_open), None)
+    if named is not None:
+        take = min(left, named.balance_due)
+        parts.append((named.period, take))
         left -= take
-    return parts, left
+    rest = [i for i in invoices if i.is_open and i is not named]
+    if left <= 0:
+        return parts, left
+    result = allocate_payment(left, currency, [_as_domain(i) for i in rest])
+    period_of = {i.number: i.period for i in rest}
+    parts += [(period_of[a.invoice_number], a.amount) for a in result.allocations]
+    return parts, result.unallocated
 
 
 def apply_payment(
@@ -104,7 +117,7 @@ def apply_payment(
                 f"payment {payment_id} is in {currency}, invoices of {tenant} in "
                 f"{', '.join(sorted(wrong))}"
             )
-        parts, left = allocate_oldest_first(amount, invoices, invoice_number)
+        parts, left = allocate_oldest_first(amount, currency, invoices, invoice_number)
         allocation = store.save_allocation(
             Allocation(payment_id, tenant, currency, amount, tuple(parts), left)
         )
