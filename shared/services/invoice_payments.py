@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -29,11 +30,10 @@ from shared.domain.invoicing.invoice import Invoice
 from shared.domain.invoicing.payments import allocate_payment
 from shared.domain.money import from_minor_units, to_minor_units
 from shared.domain.payments import Charge
+from shared.observability import logger
 from shared.ports import PaymentGateway
 from shared.services.invoice_records import (
     OPEN_STATUSES,
-    PAID,
-    PARTIALLY_PAID,
     Allocation,
     InvoiceStore,
     PaymentRaced,
@@ -70,7 +70,7 @@ def is_invoice_payment(metadata: Mapping[str, Any] | None) -> bool:
     return metadata.get("purpose") == INVOICE_PURPOSE or bool(metadata.get("invoice"))
 
 
-def _as_domain(invoice: StoredInvoice) -> Invoice:
+def as_domain(invoice: StoredInvoice) -> Invoice:
     """The stored invoice as the domain's, with what was paid so far as one settlement."""
     document = dict(invoice.document)
     document["status"] = invoice.status
@@ -97,7 +97,7 @@ def allocate_oldest_first(
     rest = [i for i in invoices if i.is_open and i is not named]
     if left <= 0:
         return parts, left
-    result = allocate_payment(left, currency, [_as_domain(i) for i in rest])
+    result = allocate_payment(left, currency, [as_domain(i) for i in rest])
     period_of = {i.number: i.period for i in rest}
     parts += [(period_of[a.invoice_number], a.amount) for a in result.allocations]
     return parts, result.unallocated
@@ -140,12 +140,18 @@ def _apply_part(
             raise ValidationError(f"no invoice of {tenant} for {period}")
         if payment_id in invoice.payments:
             return invoice.number, False
-        balance = invoice.balance_due - amount
-        status = PAID if balance <= 0 else PARTIALLY_PAID
-        if invoice.status not in OPEN_STATUSES:
-            status = invoice.status  # a cancelled invoice stays cancelled
+        # another payment may have settled it since the split was fixed: never beyond 0
+        take = min(amount, invoice.balance_due) if invoice.status in OPEN_STATUSES else Decimal(0)
+        if take <= 0:
+            logger.warning("payment part not applied: the invoice was settled meanwhile",
+                           extra={"tenant": tenant, "invoice": invoice.number,
+                                  "payment": payment_id, "amount": str(amount)})
+            return invoice.number, False
+        # the status the domain gives (Partially Paid, or Overdue until paid in full; Paid)
+        on = date.fromisoformat(invoice.issue_date)
+        status = str(as_domain(invoice).record_payment(payment_id, take, on).status)
         try:
-            return invoice.number, store.apply_payment(invoice, payment_id, amount, status)
+            return invoice.number, store.apply_payment(invoice, payment_id, take, status)
         except PaymentRaced:
             sleep(random.uniform(0, 0.05 * 2**attempt))
     raise PaymentRaced(f"invoice of {tenant} for {period} kept moving; the payment retries")

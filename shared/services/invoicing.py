@@ -68,7 +68,7 @@ from shared.services.invoice_credits import (
     parse_amount,
     pending_invoice_credits,
 )
-from shared.services.invoice_payments import AutopayDeps, Customers, autopay
+from shared.services.invoice_payments import AutopayDeps, Customers, as_domain, autopay
 from shared.services.invoice_records import (
     OPEN_STATUSES,
     OVERDUE,
@@ -549,10 +549,12 @@ def mark_overdue(tenant: str, today: date, store: InvoiceStore) -> list[str]:
     moved = []
     for listed in store.of_tenant(tenant):
         invoice = store.get(listed.tenant, listed.period) or listed
-        due = invoice.status in OPEN_STATUSES - {OVERDUE} and invoice.balance_due > 0
-        if due and date.fromisoformat(invoice.due_date) < today and store.set_status(
-            tenant, invoice.period, invoice.status, OVERDUE
-        ):
+        if invoice.status not in OPEN_STATUSES - {OVERDUE} or invoice.balance_due <= 0:
+            continue
+        # the domain decides (past the due date with something still due)
+        if as_domain(invoice).mark_overdue(today).status != OVERDUE:
+            continue
+        if store.set_status(tenant, invoice.period, invoice.status, OVERDUE):
             moved.append(invoice.number)
     return moved
 

@@ -458,3 +458,43 @@ def test_a_tenant_that_cannot_be_invoiced_fails_alone_with_a_clear_reason() -> N
     assert outcomes["gaulois"][0] == "failed"
     assert "no tax rules for FR" in str(outcomes["gaulois"][1])
     assert world.store.counters == {"INV": 1}
+
+
+def test_a_payment_on_an_overdue_invoice_keeps_it_overdue_until_paid_in_full() -> None:
+    # Given October's 15.00 invoice, overdue since 17 November
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    world.now = ms("2026-11-17T02:00:00")
+    run_invoicing(world.deps())
+
+    # When 5.00 is paid, then the 10.00 rest
+    apply_payment("globex", "pi_a", Decimal("5.00"), "USD", world.store)
+    part = world.store.get("globex", "2026-10")
+    apply_payment("globex", "pi_b", Decimal("10.00"), "USD", world.store)
+
+    # Then it stays Overdue with 10.00 due (suspension still applies), then is Paid
+    assert part is not None and (part.status, part.balance_due) == ("Overdue", Decimal("10.00"))
+    paid = world.store.get("globex", "2026-10")
+    assert paid is not None and (paid.status, paid.balance_due) == ("Paid", Decimal("0.00"))
+
+
+def test_a_split_fixed_before_another_payment_settled_the_invoice_never_overpays_it() -> None:
+    from shared.services.invoice_records import Allocation
+
+    # Given pi_old's split fixed on October's 15.00 (it crashed before applying it) ...
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    world.store.save_allocation(Allocation("pi_old", "globex", "USD", Decimal("15.00"),
+                                           (("2026-10", Decimal("15.00")),), Decimal(0)))
+    # ... and pi_new paid the invoice in full meanwhile
+    apply_payment("globex", "pi_new", Decimal("15.00"), "USD", world.store)
+
+    # When pi_old's retry applies its split
+    retried = apply_payment("globex", "pi_old", Decimal("15.00"), "USD", world.store)
+
+    # Then nothing more is applied: 15.00 paid, not 30.00
+    invoice = world.store.get("globex", "2026-10")
+    assert invoice is not None and (invoice.paid, invoice.status) == (Decimal("15.00"), "Paid")
+    assert not retried.changed
