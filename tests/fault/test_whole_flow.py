@@ -15,6 +15,10 @@ Faults are injected where AWS would raise them, through seams the code already h
 * **Lambda deadline**: an injected clock (``IngestDeps.now_ms``) and a short Lambda context
   make ``ingest_file`` stop between chunks; the handler reports the message failed.
 
+Plus the delivery faults: a notification delivered twice, the same bytes under two keys,
+two files sharing calls (one after the other, and rated by two concurrent invocations), and
+Stripe webhooks repeated and out of order after a throttled first delivery.
+
 Expected, every time: the final balance equals a clean run computed by hand, the ledger
 sums to the balance, every call is charged once, and every failure is visible as a metric
 (Powertools EMF on stdout) and a batch item failure, or a message on the dead-letter queue.
@@ -490,3 +494,51 @@ def test_a_throttled_webhook_is_a_500_stripe_retries_and_repeats_credit_once(
     assert statuses == [200, 200, 200]
     store = flow.store
     assert store.balance(tenant) == Decimal("20.00") == store.ledger_sum(tenant)
+
+
+def test_two_files_sharing_calls_rated_concurrently_charge_each_call_once(
+    flow: Flow,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.local.dispatcher import sqs_record
+
+    # Given two files of one tenant sharing ten calls (c010-c019), each in its own message
+    tenant = flow.tenant("fault-concurrent")
+    flow.drop(f"tenants/{tenant}/a.csv", cdr_file(tenant, range(20)))
+    flow.drop(f"tenants/{tenant}/b.csv", cdr_file(tenant, range(10, 30)))
+    messages = []
+    while len(messages) < 2:
+        got = flow.sqs.receive_message(QueueUrl=flow.queue.ref, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", [])
+        for message in got:
+            if tenant in message["Body"]:
+                messages.append(message)
+            else:  # not ours: back on the queue at once
+                flow.sqs.change_message_visibility(
+                    QueueUrl=flow.queue.ref, ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=0,
+                )
+
+    # When two Lambda invocations rate them at the same time
+    with function_environment(flow.env):
+        from functions.rate_call import app
+        from shared.wiring import rate_call_deps
+
+        rate_call_deps.cache_clear()
+
+        def invoke(message: dict[str, Any]) -> dict[str, Any]:
+            event = {"Records": [sqs_record(message, flow.queue.arn or "", flow.stack.region)]}
+            return app.handler(event, LocalLambdaContext(function_name="rate_call"))
+
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                answers = list(pool.map(invoke, messages))
+        finally:
+            rate_call_deps.cache_clear()
+    for message in messages:
+        flow.sqs.delete_message(QueueUrl=flow.queue.ref, ReceiptHandle=message["ReceiptHandle"])
+
+    # Then both succeed and the 30 distinct calls are charged once: 30 × 0.0660 = 1.9800
+    assert [answer["batchItemFailures"] for answer in answers] == [[], []]
+    assert flow.charged(tenant) == (Decimal("-1.9800"), Decimal("-1.9800"), 30)
