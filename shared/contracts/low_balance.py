@@ -25,6 +25,8 @@ def low_balance_request(body: str) -> RechargeRequest | None:
         document: Any = json.loads(body)
     except json.JSONDecodeError as error:
         raise ValidationError(f"SQS body is not JSON: {error.msg}") from None
+    except RecursionError:
+        raise ValidationError("SQS body is JSON nested too deeply to be an event") from None
     if not isinstance(document, dict) or "detail-type" not in document:
         raise ValidationError("SQS body is not an EventBridge event")
     if document.get("source") != SOURCE or document.get("detail-type") != LOW_BALANCE:

@@ -21,6 +21,8 @@ def cdr_files(body: str) -> list[CdrFile]:
         document: Any = json.loads(body)
     except json.JSONDecodeError as error:
         raise ValidationError(f"SQS body is not JSON: {error.msg}") from None
+    except RecursionError:
+        raise ValidationError("SQS body is JSON nested too deeply to be an S3 event") from None
     if not isinstance(document, dict):
         raise ValidationError("SQS body is not an S3 event notification")
     if document.get("Event") == "s3:TestEvent":
@@ -45,6 +47,6 @@ def cdr_files(body: str) -> list[CdrFile]:
                     etag=etag,
                 )
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:  # wrong types too
             raise ValidationError(f"malformed S3 record: {error!r}") from None
     return files
