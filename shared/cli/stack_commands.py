@@ -73,7 +73,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     breakout.add_argument("--to", dest="day_to", help="last UTC day, YYYY-MM-DD")
     breakout.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     breakout.add_argument("--json", action="store_true")
-    breakout.set_defaults(handler=run_breakout)
     breakout_command.extend(breakout)  # CSV, HTML, margin, offline (issue 8)
 
 
@@ -146,28 +145,6 @@ def run_balance(args: argparse.Namespace) -> int:
         for reason in status.reasons:
             print(f"  - {reason}")
     return 0 if balance == ledger else 1
-
-
-def run_breakout(args: argparse.Namespace) -> int:
-    connected = connect(args.state_dir)
-    rows = _store(connected).breakouts(args.tenant, args.day_from, args.day_to)
-    if args.json:
-        print(json.dumps([{**row, "cost": str(row["cost"])} for row in rows]))
-        return 0
-    print(
-        f"{'day':<11}{'destination':<28}{'attempts':>9}{'answered':>9}{'ASR':>6}{'ACD s':>7}"
-        f"{'minutes':>10}{'cost':>12}"
-    )
-    for row in rows:
-        attempts, answered = row["attempts"], row["answered"]
-        asr = f"{100 * answered / attempts:.0f}%" if attempts else "-"
-        acd = f"{row['billed_ms'] / 1000 / answered:.0f}" if answered else "-"
-        minutes = Decimal(row["billed_ms"]) / 60_000
-        print(
-            f"{row['day']:<11}{row['destination'][:27]:<28}{attempts:>9}{answered:>9}{asr:>6}"
-            f"{acd:>7}{minutes:>10.1f}{row['cost']:>12}"
-        )
-    return 0
 
 
 def run_load_card(args: argparse.Namespace) -> int:
