@@ -13,6 +13,7 @@ from shared.adapters.account_store import DynamoTenantAccounts
 from shared.cli.main import main
 from shared.domain.tenants import AccountStatus
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, state_dir_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +26,7 @@ def last_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 def test_status_admission_suspension_and_emergency(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     card = tmp_path / "status-card.json"
     card.write_text(json.dumps({
         "card": "status-card", "currency": "EUR",
@@ -36,9 +35,8 @@ def test_status_admission_suspension_and_emergency(
     }))
     flags = ["--state-dir", str(state_dir)]
     # Given a prepaid tenant with 1.00 EUR on a 0.10/min, 60/60 card (no time bands)
-    assert main(["local", "load-card", "--card", str(card), *flags]) == 0
-    assert main(["local", "add-tenant", "--tenant", "st-t", "--card", "status-card",
-                 "--currency", "EUR", "--credit", "1.00", *flags]) == 0
+    add_prepaid_tenant(state_dir, card, tenant="st-t", card="status-card", currency="EUR",
+                       credit="1.00")
     capsys.readouterr()
 
     # When asked about a German number: 10 minutes = 1.00 fit, the 11th does not → 600 s
@@ -74,9 +72,7 @@ def test_status_admission_suspension_and_emergency(
 def test_bad_input_is_one_line_and_exit_2(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     flags = ["--state-dir", str(state_dir)]
     capsys.readouterr()
     assert main(["status", "--tenant", "nobody", *flags]) == 2

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shared.cli.main import main
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,27 +41,14 @@ CDRS = (
 def test_advise_on_the_local_stack(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     flags = ["--state-dir", str(state_dir)]
     card, cdrs = tmp_path / "adv-local.json", tmp_path / "traffic.csv"
     card.write_text(json.dumps(CARD))
     cdrs.write_text(CDRS)
-    assert main(["local", "load-card", "--card", str(card), *flags]) == 0
-    assert main(["local", "add-tenant", "--tenant", "adv-t", "--card", "adv-local",
-                 "--currency", "USD", "--credit", "5.00", *flags]) == 0
-    assert main(["local", "drop", "--tenant", "adv-t", str(cdrs), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(
-            local_stack.client("sqs"), queue.ref, queue.arn or "", local_stack.region,
-            load_handler(local_stack, "RateCallFunction"),
-        ).drain()
+    add_prepaid_tenant(state_dir, card, tenant="adv-t", card="adv-local", currency="USD",
+                       credit="5.00")
+    rate_dropped_file(local_stack, state_dir, "adv-t", cdrs)
     capsys.readouterr()
     # When March is advised with 0.02 / 0.01 / 0.025 a channel
     assert main(["advise", "--tenant", "adv-t", "--from", "2026-03-01", "--to", "2026-03-31",

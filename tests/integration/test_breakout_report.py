@@ -14,8 +14,8 @@ import pytest
 from shared.cli.main import main
 from shared.formats.breakout_report import COST_CHART, DAILY_CHART
 from shared.formats.svg_chart import PALETTE
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 from tests.support.browser import chart_boxes, count_colour, count_ink, screenshot, window_for
 
 
@@ -125,26 +125,13 @@ def test_breakout_bad_input_is_one_line(
 def test_local_breakout_with_margin_csv_and_html_charts(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     flags = ["--state-dir", str(state_dir)]
     sell, buy, cdrs = _files(tmp_path)
     # Given the calls rated on the local stack with the sell card
-    assert main(["local", "load-card", "--card", str(sell), *flags]) == 0
-    assert main(["local", "add-tenant", "--tenant", "bo-t", "--card", "bo-sell",
-                 "--currency", "USD", "--credit", "10.00", *flags]) == 0
-    assert main(["local", "drop", "--tenant", "bo-t", str(cdrs), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(
-            local_stack.client("sqs"), queue.ref, queue.arn or "", local_stack.region,
-            load_handler(local_stack, "RateCallFunction"),
-        ).drain()
+    add_prepaid_tenant(state_dir, sell, tenant="bo-t", card="bo-sell", currency="USD",
+                       credit="10.00")
+    rate_dropped_file(local_stack, state_dir, "bo-t", cdrs)
     capsys.readouterr()
     # When the breakout is asked with the buy card, as CSV and HTML
     out, page = tmp_path / "local.csv", tmp_path / "local.html"

@@ -11,11 +11,10 @@ import pytest
 
 from shared.adapters.consistency_store import DynamoConsistencyReads
 from shared.adapters.dynamodb import UsageTables
-from shared.cli.main import main
 from shared.domain.consistency import Difference
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
 from shared.services.consistency_check import run_consistency_check
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +24,7 @@ NOW = datetime(2026, 10, 6, 3, 30, tzinfo=UTC)  # the 03:30 UTC schedule the day
 def test_clean_then_tampered_balance_and_breakout(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     card = tmp_path / "cc-card.json"
     card.write_text(json.dumps({
         "card": "cc-card", "currency": "EUR",
@@ -40,21 +37,11 @@ def test_clean_then_tampered_balance_and_breakout(
         "q1,4930123456,2026-10-05T10:00:00Z,2026-10-05T10:00:04Z,61\n"
         "q2,4930123456,2026-10-05T11:00:00Z,,0\n"
     )
-    flags = ["--state-dir", str(state_dir)]
     # Given tenant cc-t (1.00 EUR) whose file of two calls was rated by the real handler:
     # one answered 61 s call at 0.12/min on 60/60 = 0.2400, one unanswered attempt
-    assert main(["local", "load-card", "--card", str(card), *flags]) == 0
-    assert main(["local", "add-tenant", "--tenant", "cc-t", "--card", "cc-card",
-                 "--currency", "EUR", "--credit", "1.00", *flags]) == 0
-    assert main(["local", "drop", "--tenant", "cc-t", str(cdrs), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(local_stack.client("sqs"), queue.ref, queue.arn or "",
-                        local_stack.region, load_handler(local_stack, "RateCallFunction")).drain()
+    add_prepaid_tenant(state_dir, card, tenant="cc-t", card="cc-card", currency="EUR",
+                       credit="1.00")
+    env = rate_dropped_file(local_stack, state_dir, "cc-t", cdrs)
     capsys.readouterr()
     dynamodb = local_stack.client("dynamodb")
     reads = DynamoConsistencyReads(dynamodb, UsageTables.from_env(env), env["TENANTS_TABLE"])

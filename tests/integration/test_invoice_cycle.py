@@ -28,7 +28,8 @@ from shared.domain.tenants import BillingMode, TenantSettings
 from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
 from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
 from shared.local.stack import LocalStack
-from tests.unit.cli.conftest import Billing, Run
+from tests.integration.stack_helpers import state_dir_for
+from tests.unit.cli.conftest import Billing, billing_runner
 
 pytestmark = pytest.mark.integration
 
@@ -202,19 +203,7 @@ def test_an_unpaid_invoice_becomes_overdue_after_its_due_date(cycle: Cycle) -> N
 def billing(
     capsys: pytest.CaptureFixture[str], local_stack: LocalStack, tmp_path: Path
 ) -> Billing:
-    from shared.cli.main import main
-
-    (tmp_path / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
-
-    def run(*argv: str | Path) -> Run:
-        try:
-            code = main([*map(str, argv), "--state-dir", str(tmp_path)])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
+    return billing_runner(capsys, "--state-dir", str(state_dir_for(local_stack, tmp_path)))
 
 
 def test_billing_invoices_lists_and_invoice_show_downloads_the_pdf(

@@ -15,8 +15,9 @@ import pytest
 
 from shared.local.stack import LocalStack
 from tests.fakes.payments import event, payment_intent, refunded_charge
+from tests.integration.stack_helpers import state_dir_for
 from tests.integration.test_stripe_webhook import Webhook
-from tests.unit.cli.conftest import Billing, Run
+from tests.unit.cli.conftest import Billing, billing_runner
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +31,7 @@ def webhook(local_stack: LocalStack) -> Webhook:
 def billing(
     capsys: pytest.CaptureFixture[str], local_stack: LocalStack, tmp_path: Path
 ) -> Billing:
-    from shared.cli.main import main
-
-    (tmp_path / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
-
-    def run(*argv: str | Path) -> Run:
-        try:
-            code = main([*map(str, argv), "--state-dir", str(tmp_path)])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
+    return billing_runner(capsys, "--state-dir", str(state_dir_for(local_stack, tmp_path)))
 
 
 def test_a_refund_as_credit_issued_twice_is_one_credit_and_moves_no_balance(

@@ -14,7 +14,7 @@ from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, Us
 from shared.domain.tenants import TenantSettings
 from shared.local.fake_stripe import CARD_DECLINED, CARD_OK, FakeStripe
 from shared.local.stack import LocalStack
-from tests.unit.cli.conftest import Billing, Run
+from tests.unit.cli.conftest import Billing, billing_runner
 
 pytestmark = pytest.mark.integration
 
@@ -45,17 +45,7 @@ def state_dir(
 
 @pytest.fixture
 def billing(capsys: pytest.CaptureFixture[str], state_dir: Path) -> Billing:
-    from shared.cli.main import main
-
-    def run(*argv: str | Path) -> Run:
-        try:
-            code = main([*map(str, argv), "--state-dir", str(state_dir)])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
+    return billing_runner(capsys, "--state-dir", str(state_dir))
 
 
 def _tenant(stack: LocalStack, name: str) -> DynamoUsageStore:

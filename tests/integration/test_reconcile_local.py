@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shared.cli.main import main
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 from tests.support.reconcile_data import PRICES, card, make_calls, write_asterisk, write_native
 
 pytestmark = pytest.mark.integration
@@ -20,9 +20,7 @@ pytestmark = pytest.mark.integration
 def test_our_stored_calls_reconcile_against_a_switch_file(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     flags = ["--state-dir", str(state_dir)]
     day = [c for c in make_calls() if c.start.strftime("%Y-%m-%d") == "2026-03-04"]
     dropped = [c for c in day if c.start.hour == 14]
@@ -30,40 +28,10 @@ def test_our_stored_calls_reconcile_against_a_switch_file(
     assert answered_dropped  # the seed puts answered calls in that hour
     # Given acme's card on the stack and our file rated by the pipeline without the 14:00 calls
     card_file = card(tmp_path / "ours-usd.json")
-    assert main(["local", "load-card", "--card", str(card_file), *flags]) == 0
-    assert (
-        main(
-            [
-                "local",
-                "add-tenant",
-                "--tenant",
-                "acme",
-                "--card",
-                "ours-usd",
-                "--currency",
-                "USD",
-                "--credit",
-                "1000.00",
-                *flags,
-            ]
-        )
-        == 0
-    )
+    add_prepaid_tenant(state_dir, card_file, tenant="acme", card="ours-usd", currency="USD",
+                       credit="1000.00")
     ours = write_native(tmp_path / "ours.csv", [c for c in day if c not in dropped])
-    assert main(["local", "drop", "--tenant", "acme", str(ours), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(
-            local_stack.client("sqs"),
-            queue.ref,
-            queue.arn or "",
-            local_stack.region,
-            load_handler(local_stack, "RateCallFunction"),
-        ).drain()
+    rate_dropped_file(local_stack, state_dir, "acme", ours)
     theirs = write_asterisk(tmp_path / "theirs.csv", day)
     capsys.readouterr()
     # When reconciled against the stored calls of March
@@ -104,9 +72,7 @@ def test_our_stored_calls_reconcile_against_a_switch_file(
 def test_a_period_without_rated_calls_is_one_line(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     theirs = write_native(tmp_path / "theirs.csv", make_calls()[:3])
     code = main(
         [

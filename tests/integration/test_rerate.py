@@ -12,8 +12,8 @@ import pytest
 
 from shared.adapters.dynamodb import DynamoUsageStore, UsageTables
 from shared.cli.main import main
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,7 @@ CDRS = (
 def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     flags = ["--state-dir", str(state_dir)]
     wrong, fixed = tmp_path / "wrong.json", tmp_path / "fixed.json"
     wrong.write_text(json.dumps(_card("0.0140")))
@@ -58,20 +56,9 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     cdrs = tmp_path / "march.csv"
     cdrs.write_text(CDRS)
     # Given a tenant rated with the wrong Germany price (0.0140 instead of 0.0120)
-    assert main(["local", "load-card", "--card", str(wrong), *flags]) == 0
-    assert main(["local", "add-tenant", "--tenant", "rr-t", "--card", "rr-card",
-                 "--currency", "EUR", "--credit", "5.00", *flags]) == 0
-    assert main(["local", "drop", "--tenant", "rr-t", str(cdrs), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(
-            local_stack.client("sqs"), queue.ref, queue.arn or "", local_stack.region,
-            load_handler(local_stack, "RateCallFunction"),
-        ).drain()
+    add_prepaid_tenant(state_dir, wrong, tenant="rr-t", card="rr-card", currency="EUR",
+                       credit="5.00")
+    rate_dropped_file(local_stack, state_dir, "rr-t", cdrs)
     store = DynamoUsageStore(
         local_stack.client("dynamodb"),
         UsageTables.from_env(local_stack.function_environment("RateCallFunction")),
@@ -161,9 +148,7 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
 def test_rerate_bad_input_is_one_line(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     base = ["rerate", "--tenant", "nobody", "--card", "x", "--state-dir", str(state_dir)]
     assert main([*base, "--from", "2026-03-01", "--to", "March"]) == 2
     assert capsys.readouterr().err.strip() == (

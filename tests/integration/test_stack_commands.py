@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shared.cli.main import main
-from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.integration
 def test_a_tenant_set_up_and_rated_through_the_cli(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / "state.json").write_text(json.dumps({"pid": 0, **local_stack.describe()}))
+    state_dir = state_dir_for(local_stack, tmp_path / "state")
     card = tmp_path / "cli-card.json"
     card.write_text(
         json.dumps(
@@ -47,40 +45,10 @@ def test_a_tenant_set_up_and_rated_through_the_cli(
     )
     flags = ["--state-dir", str(state_dir)]
     # Given a card and a prepaid tenant with 1.00 EUR loaded through the CLI
-    assert main(["local", "load-card", "--card", str(card), *flags]) == 0
-    assert (
-        main(
-            [
-                "local",
-                "add-tenant",
-                "--tenant",
-                "cli-t",
-                "--card",
-                "cli-card",
-                "--currency",
-                "EUR",
-                "--credit",
-                "1.00",
-                *flags,
-            ]
-        )
-        == 0
-    )
+    add_prepaid_tenant(state_dir, card, tenant="cli-t", card="cli-card", currency="EUR",
+                       credit="1.00")
     # When a file is dropped and the queue delivered to rate_call
-    assert main(["local", "drop", "--tenant", "cli-t", str(cdrs), *flags]) == 0
-    env = {**local_stack.function_environment("RateCallFunction"), **local_stack.aws_environment()}
-    queue = local_stack.resources["CdrQueue"]
-    with function_environment(env):
-        from shared.wiring import rate_call_deps
-
-        rate_call_deps.cache_clear()
-        LocalDispatcher(
-            local_stack.client("sqs"),
-            queue.ref,
-            queue.arn or "",
-            local_stack.region,
-            load_handler(local_stack, "RateCallFunction"),
-        ).drain()
+    rate_dropped_file(local_stack, state_dir, "cli-t", cdrs)
     capsys.readouterr()
     # Then the balance is 1.00 - 0.2400 = 0.7600, equal to the ledger, and calls are allowed
     assert main(["balance", "--tenant", "cli-t", "--json", *flags]) == 0

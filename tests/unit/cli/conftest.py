@@ -29,14 +29,21 @@ class Run:
 Billing = Callable[..., Run]
 
 
-@pytest.fixture
-def billing(capsys: pytest.CaptureFixture[str]) -> Billing:
+def billing_runner(capsys: pytest.CaptureFixture[str], *trailing: str) -> Billing:
+    """``billing <argv> <trailing>`` in-process (``trailing``: e.g. a local stack's
+    ``--state-dir``), with its exit code and what it printed."""
+
     def run(*argv: str | Path) -> Run:
         try:
-            code = main([str(arg) for arg in argv])
+            code = main([*(str(arg) for arg in argv), *trailing])
         except SystemExit as exit_:  # argparse exits for usage errors and --help
             code = exit_.code if isinstance(exit_.code, int) else 1
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def billing(capsys: pytest.CaptureFixture[str]) -> Billing:
+    return billing_runner(capsys)
