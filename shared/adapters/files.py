@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from typing import IO
 
 from shared.domain.calls import CallRecord, RejectReason
 from shared.domain.rating.engine import Rating
 from shared.formats.csv_safe import FORMULA_STARTS, safe_row, safe_text
+from shared.formats.rated_cells import RATED_COLUMNS, billed_seconds_text
 
-RATED_COLUMNS = (
-    "call_id",
-    "tenant",
-    "account",
-    "service",
-    "direction",
-    "caller",
-    "callee",
-    "prefix",
-    "destination",
-    "band",
-    "billed_seconds",
-    "quantity",
-    "cost",
-    "currency",
-    "card",
-    "status",
-    "reason",
-    "flags",
-)
 REJECT_COLUMNS = ("line", "reason", "detail", "original")
-
-
-_SECONDS_TEXT: dict[int, str] = {}
-
-
-def _billed_seconds(billed_ms: int) -> str:
-    """Milliseconds as seconds text without float (66000 → "66", 9100 → "9.100")."""
-    text = _SECONDS_TEXT.get(billed_ms)
-    if text is None:
-        whole, fraction = divmod(billed_ms, 1000)
-        text = f"{whole}.{fraction:03d}" if fraction else str(whole)
-        if len(_SECONDS_TEXT) < 100_000:
-            _SECONDS_TEXT[billed_ms] = text
-    return text
+_billed_seconds = billed_seconds_text
 
 
 def _row(call: CallRecord, rating: Rating) -> tuple[str, ...]:
@@ -88,8 +57,10 @@ class CsvRatedSink:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(RATED_COLUMNS)
         self._writerow = writer.writerow
+        self._writerows = writer.writerows
 
-    def write(self, call: CallRecord, rating: Rating) -> None:
+    def cells(self, call: CallRecord, rating: Rating) -> Sequence[str]:
+        """The call's output row (RATED_COLUMNS order), neutralised for spreadsheets."""
         row = _row(call, rating)
         # text from the CDR or the card may be a spreadsheet formula (docs/reports.md); the
         # common row has none, so test first characters before building another row
@@ -99,9 +70,15 @@ class CsvRatedSink:
                 cells = list(row)
                 for j in _TEXT_COLUMNS:
                     cells[j] = safe_text(cells[j])
-                self._writerow(cells)
-                return
-        self._writerow(row)
+                return cells
+        return row
+
+    def write(self, call: CallRecord, rating: Rating) -> None:
+        self._writerow(self.cells(call, rating))
+
+    def write_cells(self, rows: list[Sequence[str]]) -> None:
+        """Rows already in RATED_COLUMNS order and neutralised (the bulk fast path)."""
+        self._writerows(rows)
 
 
 class JsonLinesRatedSink:
@@ -114,7 +91,13 @@ class JsonLinesRatedSink:
 
 
 class NullRatedSink:
+    def cells(self, call: CallRecord, rating: Rating) -> Sequence[str]:
+        return ()
+
     def write(self, call: CallRecord, rating: Rating) -> None:
+        return None
+
+    def write_cells(self, rows: list[Sequence[str]]) -> None:
         return None
 
 

@@ -25,9 +25,10 @@ from shared.cli.options import (
 from shared.domain.calls import CallRecord
 from shared.domain.summary import FileSummary
 from shared.formats.cdr_formats import open_records
-from shared.formats.records import PhysicalLines, RowOutcome
+from shared.formats.native_cdr import NativeRows
+from shared.formats.records import PhysicalLines, RecordBatch, RowOutcome, csv_record_batches
 from shared.ports import RatedSink
-from shared.services.rate_file import RatingJob, rate_records
+from shared.services.rate_file import RatingJob, rate_native_batches, rate_records
 
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 _PROGRESS_EVERY = 8192
@@ -82,8 +83,15 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
             else None
         )
         size = args.cdrs.stat().st_size
+        rejects = CsvRejectSink(rejects_stream)
+        if _format == "native" and isinstance(rated, CsvRatedSink | NullRatedSink):
+            # the bulk fast path: the same result as rate_records, block by block
+            batches = _batches_with_progress(lines, size, args.progress, files)
+            return rate_native_batches(
+                batches, NativeRows(context.tenant, context.zone), job, rated, rejects
+            )
         records = _with_progress(records, lines, size, args.progress, files)
-        return rate_records(records, job, rated, CsvRejectSink(rejects_stream))
+        return rate_records(records, job, rated, rejects)
 
 
 def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
@@ -93,6 +101,32 @@ def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         return JsonLinesRatedSink(stream)
     return CsvRatedSink(stream)
+
+
+def _progress_bar(size: int, mode: str, files: ExitStack) -> tqdm[None] | None:
+    show = mode == "always" or (
+        mode == "auto" and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    )
+    if not show:
+        return None
+    return files.enter_context(
+        tqdm(total=size, unit="B", unit_scale=True, file=sys.stderr, desc="rating", leave=False)
+    )
+
+
+def _batches_with_progress(
+    lines: PhysicalLines, size: int, mode: str, files: ExitStack
+) -> Iterator[RecordBatch]:
+    batches = csv_record_batches(lines)
+    bar = _progress_bar(size, mode, files)
+    if bar is None:
+        yield from batches
+        return
+    done = 0
+    for batch in batches:
+        bar.update(lines.bytes_read - done)
+        done = lines.bytes_read
+        yield batch
 
 
 def _with_progress(

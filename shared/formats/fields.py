@@ -103,3 +103,35 @@ def parse_quantity(text: str, field: str) -> Decimal | None:
     if not value.is_finite():
         raise FieldError(f"{field}: {text!r} is not a number")
     return value
+
+
+#: the tail ":MM:SSZ" of a UTC ISO timestamp → its minutes and seconds in milliseconds
+MINUTES_Z: dict[str, int] = {
+    f":{minute:02d}:{second:02d}Z": (minute * 60 + second) * 1000
+    for minute in range(60)
+    for second in range(60)
+}
+
+
+def utc_hour_ms(text: str, zone: tzinfo) -> int | None:
+    """For ``text`` = hour + ``":MM:SSZ"`` (as ``2026-10-22T23:03:51Z``): epoch milliseconds
+    of its first 13 characters, the hour, such that any timestamp of that hour parses as
+    this value plus its :data:`MINUTES_Z`; None when ``text`` is not of that shape or does
+    not parse (the caller then reads it with :func:`parse_timestamp`, which says why).
+
+    Lets a bulk reader cache timestamps by their hour: ``hour[text[:13]] +
+    MINUTES_Z[text[13:]]`` equals ``parse_timestamp(text)`` whenever both keys are found.
+    """
+    offset = MINUTES_Z.get(text[13:])
+    if offset is None:
+        return None
+    head = text[:13]
+    try:
+        full = parse_timestamp(text, zone, "time")
+        first = parse_timestamp(head + ":00:00Z", zone, "time")
+        last = parse_timestamp(head + ":59:59Z", zone, "time")
+    except FieldError:
+        return None
+    if full is None or first is None or full - offset != first or last != first + 3_599_000:
+        return None
+    return first

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from decimal import Decimal
+from typing import Any, Protocol, cast
 
-from shared.domain.calls import CallRecord, CallStatus, RejectReason
+from shared.domain.calls import CallRecord, CallStatus, Direction, RejectReason
 from shared.domain.rating.compiled import CompiledCard
-from shared.domain.rating.engine import RatingLimits, rate_call
+from shared.domain.rating.engine import Rating, RatingLimits, rate_call
+from shared.domain.rating.fast import PlainCalls, Plan
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.summary import FileSummary
-from shared.formats.records import RowOutcome
+from shared.formats.csv_safe import FORMULA_STARTS, safe_text
+from shared.formats.fields import MINUTES_Z, FieldError, parse_seconds_ms, utc_hour_ms
+from shared.formats.native_cdr import DIRECTION_TEXTS, NativeRows
+from shared.formats.rated_cells import billed_seconds_text
+from shared.formats.records import RecordBatch, RowOutcome
 from shared.ports import RatedSink, RejectSink
 
 
@@ -97,17 +104,75 @@ def rate_records(
     """Rate every record; each ends in exactly one bucket of the returned summary.
 
     Readers yield a bare CallRecord for a call to rate (the common case, one object less per
-    row) and a RowOutcome for anything else. Counts are kept in locals: this loop runs once
-    per CDR.
+    row) and a RowOutcome for anything else.
     """
-    summary = FileSummary(job.card.currency)
-    seen = CallIdSet() if seen is None else seen
-    card, plan, now_ms, limits, tenant = job.card, job.plan, job.now_ms, job.limits, job.tenant
-    check, write_rated, write_reject = seen.check, rated.write, rejects.write
-    reasons = summary.reasons
-    total = summary.total_cost
-    rated_count = unanswered = rejected = duplicates = merged = 0
+    tally = _Tally(job, rated.write, rejects, CallIdSet() if seen is None else seen)
+    one = tally.one
     for item in records:
+        one(item)
+    return tally.summary()
+
+
+class _Tally:
+    """The general path: one record at a time, counted into one summary."""
+
+    __slots__ = (
+        "card",
+        "check",
+        "duplicates",
+        "job",
+        "merged",
+        "rated",
+        "reasons",
+        "rejected",
+        "total",
+        "unanswered",
+        "write_rated",
+        "write_reject",
+    )
+
+    def __init__(
+        self,
+        job: RatingJob,
+        write_rated: Callable[[CallRecord, Rating], None],
+        rejects: RejectSink,
+        seen: CallIdSet,
+    ) -> None:
+        self.job = job
+        self.card = job.card
+        self.write_rated = write_rated
+        self.write_reject = rejects.write
+        self.check = seen.check
+        self.reasons: Counter[RejectReason] = Counter()
+        self.total = Decimal(0)
+        self.rated = self.unanswered = self.rejected = self.duplicates = self.merged = 0
+
+    def summary(self) -> FileSummary:
+        summary = FileSummary(self.card.currency)
+        summary.reasons.update(self.reasons)
+        summary.rated, summary.unanswered, summary.rejected = (
+            self.rated,
+            self.unanswered,
+            self.rejected,
+        )
+        summary.duplicates, summary.merged = self.duplicates, self.merged
+        summary.total_cost = self.total
+        return summary
+
+    def reject(self, line_no: int, raw: str, reason: RejectReason, detail: str) -> None:
+        self.write_reject(line_no, raw, reason, detail)
+        self.rejected += 1
+        self.reasons[reason] += 1
+
+    def repeat(self, repeat: CallStatus, line_no: int, raw: str, call_id: str) -> None:
+        """A call id seen before in the file: a duplicate, or a conflict to review."""
+        if repeat is CallStatus.DUPLICATE:
+            self.duplicates += 1
+        else:
+            detail = f"call id {call_id!r} seen before with different content"
+            self.reject(line_no, raw, RejectReason.CONFLICT, detail)
+
+    def one(self, item: RowOutcome | CallRecord) -> None:
         if item.__class__ is CallRecord:
             call = item
         else:
@@ -117,51 +182,374 @@ def rate_records(
                 status = outcome.status or CallStatus.REJECTED
                 if status is CallStatus.REJECTED:
                     reason = outcome.reason or RejectReason.MALFORMED
-                    write_reject(outcome.line_no, outcome.raw, reason, outcome.detail)
-                    rejected += 1
-                    reasons[reason] += 1
+                    self.reject(outcome.line_no, outcome.raw, reason, outcome.detail)
                 elif status is CallStatus.MERGED:
-                    merged += 1
+                    self.merged += 1
                 elif status is CallStatus.DUPLICATE:
-                    duplicates += 1
+                    self.duplicates += 1
                 else:
-                    unanswered += 1
-                continue
+                    self.unanswered += 1
+                return
             call = found
             call.line_no, call.raw = outcome.line_no, outcome.raw
+        job = self.job
+        tenant = job.tenant
         if tenant is not None and call.tenant != tenant:
             detail = f"row names tenant {call.tenant!r} but the file belongs to {tenant!r}"
-            write_reject(call.line_no, call.raw, RejectReason.WRONG_TENANT, detail)
-            rejected += 1
-            reasons[RejectReason.WRONG_TENANT] += 1
-            continue
-        repeat = check(call.tenant, call.call_id, call.fingerprint)
+            self.reject(call.line_no, call.raw, RejectReason.WRONG_TENANT, detail)
+            return
+        repeat = self.check(call.tenant, call.call_id, call.fingerprint)
         if repeat is not None:
-            if repeat is CallStatus.DUPLICATE:
-                duplicates += 1
-            else:
-                detail = f"call id {call.call_id!r} seen before with different content"
-                write_reject(call.line_no, call.raw, RejectReason.CONFLICT, detail)
-                rejected += 1
-                reasons[RejectReason.CONFLICT] += 1
-            continue
-        rating = rate_call(call, card, plan, now_ms, limits=limits)
+            self.repeat(repeat, call.line_no, call.raw, call.call_id)
+            return
+        rating = rate_call(call, self.card, job.plan, job.now_ms, limits=job.limits)
         status = rating.status
         if status is _RATED:
-            rated_count += 1
-            total += rating.cost
+            self.rated += 1
+            self.total += rating.cost
         elif status is _UNANSWERED:
-            unanswered += 1
+            self.unanswered += 1
         else:
             assert rating.reason is not None
-            write_reject(call.line_no, call.raw, rating.reason, rating.detail)
-            rejected += 1
-            reasons[rating.reason] += 1
-            continue
-        write_rated(call, rating)
-    summary.rated, summary.unanswered, summary.rejected = rated_count, unanswered, rejected
-    summary.duplicates, summary.merged, summary.total_cost = duplicates, merged, total
-    return summary
+            self.reject(call.line_no, call.raw, rating.reason, rating.detail)
+            return
+        self.write_rated(call, rating)
 
 
 _RATED, _UNANSWERED = CallStatus.RATED, CallStatus.UNANSWERED
+
+
+# -- the bulk fast path for native files --------------------------------------------------
+
+
+class RatedCellSink(Protocol):
+    """A rated sink that also takes ready rows (RATED_COLUMNS order, neutralised)."""
+
+    def cells(self, call: CallRecord, rating: Rating) -> Sequence[str]: ...
+
+    def write_cells(self, rows: list[Sequence[str]]) -> None: ...
+
+
+_PLAIN_DISPOSITIONS = frozenset({"", "ANSWERED", "ANSWER"})
+_NOT_CACHED = object()
+
+
+def rate_native_batches(
+    batches: Iterable[RecordBatch],
+    rows: NativeRows,
+    job: RatingJob,
+    rated: RatedCellSink,
+    rejects: RejectSink,
+    seen: CallIdSet | None = None,
+) -> FileSummary:
+    """:func:`rate_records` over ``read_native``, for the same result at several times the
+    speed: a block of plain rows (the native columns in order, ASCII, voice, a plain
+    international callee, UTC ``…:SSZ`` times, billsec given, a single-tier rate whose band
+    holds for the call) is rated from the lookups of
+    :class:`~shared.domain.rating.fast.PlainCalls` straight into output rows; any other
+    record takes the general path (``NativeRows.read`` then the engine) in its place, so
+    the output order is the input order. A property test checks both agree row for row.
+    """
+    card = job.card
+    seen = CallIdSet() if seen is None else seen
+    out: list[Sequence[str]] = []
+    cells_of = rated.cells
+
+    def write_rated(call: CallRecord, rating: Rating) -> None:
+        out.append(cells_of(call, rating))
+
+    tally = _Tally(job, write_rated, rejects, seen)
+    one, read, check = tally.one, rows.read, seen.check
+    fast = PlainCalls(card, lambda text: safe_text(text) is text)
+    plan = job.plan
+    max_extension = plan.max_extension_digits
+    rewrite = plan.rewrite_prefixes
+    emergency = frozenset(plan.emergency_numbers)
+    limits = job.limits
+    max_talk = limits.max_talk_ms
+    latest = _FAR if job.now_ms is None else job.now_ms + limits.future_tolerance_ms
+    only_tenant, default_tenant, zone = job.tenant, rows.tenant, rows.zone
+    currency, card_name = card.currency, card.name
+    names_ok = safe_text(card_name) is card_name and safe_text(currency) is currency
+    # direction text → (its output text, slot in an hour's entry, prefix lengths by head)
+    directions: dict[str, tuple[str, int, dict[str, tuple[int, ...]], tuple[int, ...]]] = {}
+    for text, direction in DIRECTION_TEXTS.items():
+        index = fast.indexes.get(direction.value)
+        if index is not None:
+            slot = 1 if direction is Direction.OUT else 2
+            directions[text] = (direction.value, slot, index.by_head, index.short_lengths)
+    tenants: dict[str, str | None] = {}
+    talks: dict[str, int | None] = {}
+    hours_ms: dict[str, int | None] = {}
+    within_hour = MINUTES_Z
+    hours: dict[int, tuple[int, dict[str, Plan | None], dict[str, Plan | None]] | None] = {}
+    billed_texts: dict[int, str] = {}
+    missing: Any = _NOT_CACHED
+    formula_starts = frozenset(FORMULA_STARTS)
+    fast_rated = fast_unanswered = 0
+    total = Decimal(0)
+
+    def hour_ms_of(text: str) -> int | None:
+        """The hour of ``text`` (see utc_hour_ms), cached by its first 13 characters."""
+        key = text[:13]
+        if key in hours_ms:
+            return hours_ms[key]
+        if len(hours_ms) >= _CACHE_LIMIT:
+            hours_ms.clear()
+        found = hours_ms[key] = utc_hour_ms(text, zone)
+        return found
+
+    def hour_of(hour: int) -> tuple[int, dict[str, Plan | None], dict[str, Plan | None]] | None:
+        segment = fast.hour_segment(hour)
+        entry = None
+        if segment is not None:
+            end, active = segment
+            entry = (end, fast.prefix_plans("out", active), fast.prefix_plans("in", active))
+        if len(hours) >= _CACHE_LIMIT:
+            hours.clear()
+        hours[hour] = entry
+        return entry
+
+    def tenant_of(text: str) -> str | None:
+        resolved = text.strip() or default_tenant
+        usable = (
+            text == text.strip()
+            and (only_tenant is None or resolved == only_tenant)
+            and safe_text(resolved) is resolved
+        )
+        if len(tenants) >= _CACHE_LIMIT:
+            tenants.clear()
+        found = tenants[text] = resolved if usable else None
+        return found
+
+    def talk_of(text: str) -> int | None:
+        try:
+            talk = parse_seconds_ms(text, "billsec")
+        except FieldError:
+            talk = None
+        usable = talk if talk is not None and 0 <= talk <= max_talk else None
+        if len(talks) >= _CACHE_LIMIT:
+            talks.clear()
+        talks[text] = usable
+        return usable
+
+    def general(line_no: int, raw: str, fields: list[str] | None, error: str) -> None:
+        item = read(line_no, raw, fields, error)
+        if item is not None:
+            one(item)
+
+    for first, raws, fields_list, numbers, errors in batches:
+        tally.total = total
+        begin = 0
+        if numbers is not None:
+            assert errors is not None
+            for line_no, raw, fields, error in zip(numbers, raws, fields_list, errors, strict=True):
+                general(line_no, raw, fields, error)
+            begin = len(raws)
+        while begin < len(raws) and (rows.pick is None or not (rows.canonical and names_ok)):
+            raw, fields = raws[begin], fields_list[begin]
+            begin += 1
+            if fields is not None and len(fields) == 1 and not raw.strip():
+                continue  # blank lines are not rows
+            general(first + begin - 1, raw, fields, "")
+        total = tally.total
+        if begin == len(raws):
+            rated.write_cells(out)
+            out.clear()
+            continue
+        if begin:
+            raws, fields_list, first = raws[begin:], fields_list[begin:], first + begin
+        line_no = first - 1
+        for raw, fields in zip(raws, fields_list, strict=True):
+            line_no += 1
+            slow = True
+            if fields is not None and len(fields) == 14 and raw.isascii():
+                (
+                    call_id,
+                    tenant_text,
+                    account,
+                    service,
+                    direction_text,
+                    caller,
+                    callee,
+                    start_text,
+                    answer_text,
+                    end_text,
+                    billsec,
+                    disposition,
+                    quantity,
+                    encoding,
+                ) = fields
+                tenant = tenants.get(tenant_text, missing)
+                if tenant is missing:
+                    tenant = tenant_of(tenant_text)
+                talk = talks.get(billsec, missing)
+                if talk is missing:
+                    talk = talk_of(billsec)
+                route = directions.get(direction_text)
+                hour_ms = hours_ms.get(start_text[:13], missing)
+                if hour_ms is missing:
+                    hour_ms = hour_ms_of(start_text)
+                within = within_hour.get(start_text[13:])
+                if (
+                    tenant is not None
+                    and talk is not None
+                    and route is not None
+                    and hour_ms is not None
+                    and within is not None
+                    and service == "voice"
+                    and not quantity
+                    and not encoding
+                    and call_id
+                    and call_id[0] > " " < call_id[-1]
+                    and call_id[0] not in formula_starts
+                    and callee.isdigit()
+                    and len(callee) > max_extension
+                    and not callee.startswith(rewrite)
+                    and callee not in emergency
+                    and account[:1] not in formula_starts
+                    and caller[:1] not in formula_starts
+                ):
+                    start_ms = hour_ms + within
+                    answered = disposition in _PLAIN_DISPOSITIONS or (
+                        disposition.strip().upper() in _PLAIN_DISPOSITIONS
+                    )
+                    at_ms = -1
+                    if answer_text:
+                        hour_ms = hours_ms.get(answer_text[:13], missing)
+                        if hour_ms is missing:
+                            hour_ms = hour_ms_of(answer_text)
+                        within = within_hour.get(answer_text[13:])
+                        if hour_ms is not None and within is not None:
+                            at_ms = hour_ms + within
+                    elif talk == 0 or not answered:
+                        # no answer time: the end time is read (and must parse), and the
+                        # attempt is labelled at its start
+                        if end_text:
+                            hour_ms = hours_ms.get(end_text[:13], missing)
+                            if hour_ms is missing:
+                                hour_ms = hour_ms_of(end_text)
+                            within = within_hour.get(end_text[13:])
+                            if hour_ms is not None and within is not None:
+                                at_ms = start_ms
+                        else:
+                            at_ms = start_ms
+                    billed = -1
+                    plain = None
+                    if talk and answered:
+                        if 0 <= at_ms <= latest:
+                            billed = 0
+                    elif at_ms >= 0:
+                        at_ms = start_ms
+                        billed = 0
+                    if billed == 0:
+                        hour = hours.get(at_ms // _MS_PER_HOUR, missing)
+                        if hour is missing:
+                            hour = hour_of(at_ms // _MS_PER_HOUR)
+                        if hour is not None:
+                            plans = hour[route[1]]
+                            for length in route[2].get(callee[:2], route[3]):
+                                plain = plans.get(callee[:length], missing)
+                                if plain is not missing:
+                                    break
+                            else:
+                                plain = None
+                    if plain is not None and plain is not missing:
+                        if talk and answered:
+                            billed, usage, step = plain[0], plain[1], plain[2]
+                            if talk > billed:
+                                count = -(-(talk - billed) // step)
+                                billed += count * step
+                                usage += count * plain[3]
+                            if (
+                                (plain[10] and at_ms + talk > hour[0])
+                                or usage < plain[4]
+                                or (plain[5] is not None and usage > plain[5])
+                            ):
+                                pass  # crosses a band change, or a cap applies
+                            elif check(tenant, call_id, raw) is None:
+                                cost = plain[6].get(usage)
+                                if cost is None:
+                                    cost = fast.cost_text(usage, plain)
+                                billed_text = billed_texts.get(billed)
+                                if billed_text is None:
+                                    billed_text = billed_texts[billed] = billed_seconds_text(billed)
+                                total += cost[0]
+                                fast_rated += 1
+                                out.append(
+                                    (
+                                        call_id,
+                                        tenant,
+                                        account,
+                                        service,
+                                        route[0],
+                                        caller,
+                                        callee,
+                                        plain[7],
+                                        plain[8],
+                                        plain[9],
+                                        billed_text,
+                                        "",
+                                        cost[1],
+                                        currency,
+                                        card_name,
+                                        "rated",
+                                        "",
+                                        "",
+                                    )
+                                )
+                                continue
+                            else:
+                                slow = False  # a repeat: counted below without re-checking
+                        elif check(tenant, call_id, raw) is None:
+                            fast_unanswered += 1
+                            out.append(
+                                (
+                                    call_id,
+                                    tenant,
+                                    account,
+                                    service,
+                                    route[0],
+                                    caller,
+                                    callee,
+                                    plain[7],
+                                    plain[8],
+                                    plain[9],
+                                    "0",
+                                    "",
+                                    "0",
+                                    currency,
+                                    card_name,
+                                    "unanswered",
+                                    "",
+                                    "",
+                                )
+                            )
+                            continue
+                        else:
+                            slow = False
+                    if not slow:
+                        # seen before: the general path would find the same, so ask again
+                        # with the same key (a second check of a known id changes nothing)
+                        repeat = check(tenant, call_id, raw)
+                        assert repeat is not None
+                        tally.repeat(repeat, line_no, raw, call_id)
+                        continue
+            if fields is not None and len(fields) == 1 and not raw.strip():
+                continue  # blank lines are not rows
+            item = read(line_no, raw, fields, "")
+            if item is not None:
+                tally.total = total
+                one(item)
+                total = tally.total
+        rated.write_cells(out)
+        out.clear()
+    tally.total = total
+    tally.rated += fast_rated
+    tally.unanswered += fast_unanswered
+    return tally.summary()
+
+
+_FAR = 2**62
+_MS_PER_HOUR = 3_600_000
+_CACHE_LIMIT = 100_000

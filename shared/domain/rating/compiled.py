@@ -22,6 +22,8 @@ from shared.domain.rating.card import ALWAYS_BAND, MaxCostStrategy, Rate, RateCa
 
 _FAR_PAST = -(2**62)
 _FAR_FUTURE = 2**62
+#: effective bounds of a rate without effective dates
+FAR_PAST, FAR_FUTURE = _FAR_PAST, _FAR_FUTURE
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,145 @@
+"""Lookups for rating the common call in bulk, precomputed or cached once per card.
+
+The bulk fast path (``services.rate_file``) rates a plain call (answered or not, dialled as
+international digits, on a single-tier rate whose band holds for the whole call) from a few
+dictionary hits instead of building a record and a result per row:
+
+* ``hour_segment``: per UTC hour, the band segment covering it (when one does), so the
+  band decision is one lookup per call;
+* ``prefix_plans``: per set of bands in force, every prefix → its :data:`Plan`: the anchor
+  rate that set selects, with its increments, costs and output texts laid out as a tuple;
+* ``cost_text``: the one rounding (:func:`shared.domain.money.round_call_cost`) of a
+  total, and its text, cached by the total.
+
+Anything these cannot answer (dated rates, tiers, caps, a prefix whose rates are not in force,
+no prefix at all) is answered None, and the caller takes the general engine for that call.
+A property test checks the fast path against the general engine on random cards and files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from shared.domain.calls import Direction, Service
+from shared.domain.money import Rounding, round_call_cost
+from shared.domain.rating.calendar import MS_PER_HOUR
+from shared.domain.rating.compiled import (
+    FAR_FUTURE,
+    FAR_PAST,
+    CompiledCard,
+    CompiledRate,
+    PrefixGroup,
+    PrefixIndex,
+)
+
+#: (initial ms, initial cost + connect fee, increment ms, increment cost, min cost,
+#:  max cost or None, cost cache of its rounding rule, prefix, destination, band, banded,
+#:  decimals, rounding)
+Plan = tuple[
+    int,
+    int,
+    int,
+    int,
+    int,
+    int | None,
+    dict[int, tuple[Decimal, str]],
+    str,
+    str,
+    str,
+    bool,
+    int,
+    Rounding,
+]
+_CACHE_LIMIT = 100_000
+
+
+class PlainCalls:
+    """Per-card caches for the bulk fast path; see the module docstring."""
+
+    def __init__(self, card: CompiledCard, text_ok: Callable[[str], bool]) -> None:
+        """``text_ok``: whether a label of the card may go to the output as it stands (one
+        that needs neutralising takes the general path)."""
+        self.card = card
+        self._text_ok = text_ok
+        self.indexes: dict[str, PrefixIndex | None] = {
+            direction.value: card.indexes.get((Service.VOICE, direction)) for direction in Direction
+        }
+        self._hours: dict[int, tuple[int, frozenset[str]] | None] = {}
+        self._plans: dict[tuple[str, frozenset[str]], dict[str, Plan | None]] = {}
+        self._by_anchor: dict[int, Plan | None] = {}
+        self._costs: dict[tuple[int, Rounding], dict[int, tuple[Decimal, str]]] = {}
+
+    def hour_segment(self, hour: int) -> tuple[int, frozenset[str]] | None:
+        """(segment end, bands in force) when one band segment covers the whole UTC hour."""
+        if hour in self._hours:
+            return self._hours[hour]
+        start = hour * MS_PER_HOUR
+        seg_start, seg_end, active = self.card.calendar.segment_at(start)
+        found = (seg_end, active) if seg_start <= start and seg_end >= start + MS_PER_HOUR else None
+        if len(self._hours) >= _CACHE_LIMIT:
+            self._hours.clear()
+        self._hours[hour] = found
+        return found
+
+    def prefix_plans(self, direction: str, active: frozenset[str]) -> dict[str, Plan | None]:
+        """Every prefix of the voice rates in ``direction`` → its plan while ``active``
+        bands are in force (None: the general engine decides)."""
+        key = (direction, active)
+        plans = self._plans.get(key)
+        if plans is None:
+            index = self.indexes.get(direction)
+            groups = index.groups if index is not None else {}
+            plans = {prefix: self._plan(group, active) for prefix, group in groups.items()}
+            self._plans[key] = plans
+        return plans
+
+    def _plan(self, group: PrefixGroup, active: frozenset[str]) -> Plan | None:
+        if any(
+            rate.effective_from_ms != FAR_PAST or rate.effective_to_ms != FAR_FUTURE
+            for rate in group.rates
+        ):
+            return None  # which rate is in force depends on the date too
+        anchor = next((rate for rate in group.rates if rate.rate.band in active), None)
+        if anchor is None:
+            return None
+        return self.anchor_plan(anchor, group.banded)
+
+    def anchor_plan(self, anchor: CompiledRate, banded: bool) -> Plan | None:
+        key = id(anchor) * 2 + banded
+        if key in self._by_anchor:
+            return self._by_anchor[key]
+        plan: Plan | None = None
+        rate = anchor.rate
+        labels = (rate.prefix, rate.destination, rate.band)
+        if anchor.single_tier and all(self._text_ok(label) for label in labels):
+            tier = anchor.tiers[0]
+            rule = (anchor.decimals, anchor.rounding)
+            costs = self._costs.setdefault(rule, {})
+            plan = (
+                anchor.initial_ms,
+                anchor.initial_cost + anchor.connect_fee,
+                tier.increment_ms,
+                tier.increment_cost,
+                anchor.min_cost,
+                anchor.max_cost,
+                costs,
+                rate.prefix,
+                rate.destination,
+                rate.band,
+                banded,
+                anchor.decimals,
+                anchor.rounding,
+            )
+        self._by_anchor[key] = plan
+        return plan
+
+    def cost_text(self, total: int, plan: Plan) -> tuple[Decimal, str]:
+        """The rounded cost of ``total`` (1/denominator units) by the plan's rule, cached in
+        the plan's cost table."""
+        cost = round_call_cost(total, self.card.denominator, plan[11], plan[12])
+        costs = plan[6]
+        if len(costs) >= _CACHE_LIMIT:
+            costs.clear()
+        found = costs[total] = (cost, str(cost))
+        return found
