@@ -135,16 +135,14 @@ def _local(args: argparse.Namespace) -> Traffic:
     """The tenant's charged calls of the range on the local stack, at the cost they were
     rated with (the tenant's card); unanswered attempts are not stored per call, so their
     ringing time holds no channel here (docs/reports.md)."""
-    from shared.adapters.dynamodb import DynamoCardStore, DynamoTenantDirectory
-    from shared.cli.stack_commands import _store, connect
+    from shared.adapters.dynamodb import DynamoCardStore
+    from shared.cli.stack_commands import _store, connect, tenant_settings
     from shared.wiring import compiled_cards
 
     day_from, day_to = parse_day(args.day_from, "--from"), parse_day(args.day_to, "--to")
     connected = connect(args.state_dir)
     dynamodb = connected.clients["dynamodb"]
-    settings = DynamoTenantDirectory(dynamodb, connected.env["TENANTS_TABLE"]).get(args.tenant)
-    if settings is None:
-        raise ValidationError(f"no tenant {args.tenant!r} in the local stack")
+    settings = tenant_settings(connected, args.tenant)
     card = compiled_cards(DynamoCardStore(dynamodb, connected.env["RATE_CARDS_TABLE"]))(settings)
     store = _store(connected)
     traffic = Traffic(settings.currency)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.stack_state import read_state_text, stack_session
 from shared.domain.errors import ValidationError
 
 
@@ -27,34 +28,23 @@ class _Stack:
     """The invoice store and the PDF bucket of the stack ``billing local up`` started."""
 
     def __init__(self, state_dir: Path) -> None:
-        path = state_dir / STATE_FILE
+        text = read_state_text(state_dir)
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
+            state = json.loads(text)
             env = state["functions"]["InvoiceCycleFunction"]["environment"]
             endpoint, region = state["endpoint"], state["region"]
             self.env: dict[str, str] = dict(env)
             missing = {"INVOICES_TABLE", "INVOICE_BUCKET", "PAYMENTS_TABLE"} - set(self.env)
             if missing:
                 raise KeyError(sorted(missing))
-        except FileNotFoundError:
-            raise ValidationError(
-                f"no local stack is running ({path} is missing); start one with "
-                "`billing local up`"
-            ) from None
         except (ValueError, KeyError, TypeError):
             raise ValidationError(
-                f"{path}: not a local stack state file with InvoiceCycleFunction"
+                f"{state_dir / STATE_FILE}: not a local stack state file with "
+                "InvoiceCycleFunction"
             ) from None
-        import boto3  # here, so other commands do not pay for importing it
-
         from shared.adapters.invoice_store import DynamoInvoiceStore
-        from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
-        session = boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-            region_name=region,
-        )
+        session = stack_session(region)
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
         self.s3 = session.client("s3", endpoint_url=endpoint)
         self.store = DynamoInvoiceStore(

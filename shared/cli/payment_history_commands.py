@@ -18,37 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.stack_state import read_state_text, stack_session
 from shared.domain.errors import ValidationError
 
 
 def _connect(state_dir: Path) -> tuple[Any, Any]:
     """(payment records, tenant directory) of the stack ``billing local up`` started."""
-    path = state_dir / STATE_FILE
+    text = read_state_text(state_dir)
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(text)
         env = state["functions"]["StripeWebhookFunction"]["environment"]
         endpoint, region = state["endpoint"], state["region"]
         payments, tenants = env["PAYMENTS_TABLE"], env["TENANTS_TABLE"]
-    except FileNotFoundError:
-        raise ValidationError(
-            f"no local stack is running ({path} is missing); start one with `billing local up`"
-        ) from None
     except (ValueError, KeyError, TypeError):
         raise ValidationError(
-            f"{path}: not a local stack state file with StripeWebhookFunction"
+            f"{state_dir / STATE_FILE}: not a local stack state file with StripeWebhookFunction"
         ) from None
-    import boto3  # here, so other commands do not pay for importing it
-
     from shared.adapters.dynamodb import DynamoTenantDirectory
     from shared.adapters.payments_store import DynamoPaymentRecords
-    from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_ACCESS_KEY_ID,
-        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-        region_name=region,
-    )
-    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    dynamodb = stack_session(region).client("dynamodb", endpoint_url=endpoint)
     return DynamoPaymentRecords(dynamodb, payments), DynamoTenantDirectory(dynamodb, tenants)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE, STRIPE_API_BASE_VARIABLE
+from shared.cli.stack_state import read_state_text, stack_session
 from shared.domain.errors import BillingError, ValidationError
 from shared.domain.tenants import BillingMode
 
@@ -44,15 +45,13 @@ class PaymentsContext:
 
 
 def _state(state_dir: Path) -> dict[str, Any]:
-    path = state_dir / STATE_FILE
+    text = read_state_text(state_dir)
     try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(
-            f"no local stack is running ({path} is missing); start one with `billing local up`"
-        ) from None
+        state: dict[str, Any] = json.loads(text)
     except ValueError as error:
-        raise ValidationError(f"{path}: unreadable local stack state ({error})") from None
+        raise ValidationError(
+            f"{state_dir / STATE_FILE}: unreadable local stack state ({error})"
+        ) from None
     return state
 
 
@@ -71,10 +70,7 @@ def stripe_api_base(state: Mapping[str, Any], environ: Mapping[str, str]) -> str
 def connect(state_dir: Path) -> PaymentsContext:
     state = _state(state_dir)
     api_base = stripe_api_base(state, os.environ)
-    import boto3
-
     from shared.adapters.stripe_gateway import StripeGateway
-    from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
     try:
         env = dict(state["functions"]["StripeWebhookFunction"]["environment"])
@@ -83,13 +79,9 @@ def connect(state_dir: Path) -> PaymentsContext:
         raise ValidationError(
             f"{state_dir / STATE_FILE}: not a local stack state file with StripeWebhookFunction"
         ) from None
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_ACCESS_KEY_ID,
-        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-        region_name=region,
-    )
+    dynamodb = stack_session(region).client("dynamodb", endpoint_url=endpoint)
     gateway = StripeGateway(os.environ.get("STRIPE_API_KEY") or LOCAL_API_KEY, api_base)
-    return PaymentsContext(env, session.client("dynamodb", endpoint_url=endpoint), gateway)
+    return PaymentsContext(env, dynamodb, gateway)
 
 
 @contextmanager

@@ -39,21 +39,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.adapters.dynamodb import (
-        DynamoCardStore,
-        DynamoTenantDirectory,
-        canonical_card_json,
-    )
-    from shared.cli.stack_commands import _store, connect
+    from shared.adapters.dynamodb import DynamoCardStore, canonical_card_json
+    from shared.cli.stack_commands import _store, connect, tenant_settings
     from shared.services.rerate import RerateRequest, rerate
     from shared.wiring import compiled_cards
 
     day_from, day_to = parse_day(args.day_from, "--from"), parse_day(args.day_to, "--to")
     connected = connect(args.state_dir)
     dynamodb = connected.clients["dynamodb"]
-    settings = DynamoTenantDirectory(dynamodb, connected.env["TENANTS_TABLE"]).get(args.tenant)
-    if settings is None:
-        raise ValidationError(f"no tenant {args.tenant!r} in the local stack")
+    settings = tenant_settings(connected, args.tenant)
     store = DynamoCardStore(dynamodb, connected.env["RATE_CARDS_TABLE"])
     path = Path(args.card)
     if path.is_file():

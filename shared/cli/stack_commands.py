@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli import breakout_command
-from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.local_command import DEFAULT_STATE_DIR
+from shared.cli.stack_state import read_state_text, stack_session
 from shared.domain.call_status import call_status
 from shared.domain.errors import ValidationError
 from shared.domain.tenants import BillingMode, TenantSettings
@@ -29,27 +30,25 @@ class Connected:
 
 def connect(state_dir: Path) -> Connected:
     """Clients for the stack that ``billing local up`` started (its state file says where)."""
-    path = state_dir / STATE_FILE
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(
-            f"no local stack is running ({path} is missing); start one with `billing local up`"
-        ) from None
-    import boto3  # here, so `billing rate` does not pay for importing it
-
-    from shared.local.stack import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
-
+    state = json.loads(read_state_text(state_dir))
     env = dict(state["functions"]["RateCallFunction"]["environment"])
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_ACCESS_KEY_ID,
-        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-        region_name=state["region"],
-    )
+    session = stack_session(state["region"])
     clients = {
         name: session.client(name, endpoint_url=state["endpoint"]) for name in ("dynamodb", "s3")
     }
     return Connected(env, clients, state["resources"]["CdrBucket"]["ref"])
+
+
+def tenant_settings(connected: Connected, tenant: str) -> TenantSettings:
+    """The tenant's settings in the stack's TenantsTable; one line when it has none."""
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+
+    settings = DynamoTenantDirectory(
+        connected.clients["dynamodb"], connected.env["TENANTS_TABLE"]
+    ).get(tenant)
+    if settings is None:
+        raise ValidationError(f"no tenant {tenant!r} in the local stack")
+    return settings
 
 
 def _store(connected: Connected) -> Any:
@@ -101,16 +100,10 @@ def register_local_actions(actions: argparse._SubParsersAction[argparse.Argument
 
 def run_balance(args: argparse.Namespace) -> int:
     """Balance, ledger sum (they must agree) and the call status the switch would get."""
-    from shared.adapters.dynamodb import DynamoTenantDirectory
-
     connected = connect(args.state_dir)
     store = _store(connected)
     balance, ledger = store.balance(args.tenant), store.ledger_sum(args.tenant)
-    settings = DynamoTenantDirectory(
-        connected.clients["dynamodb"], connected.env["TENANTS_TABLE"]
-    ).get(args.tenant)
-    if settings is None:
-        raise ValidationError(f"no tenant {args.tenant!r} in the local stack")
+    settings = tenant_settings(connected, args.tenant)
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     spend = sum((row["cost"] for row in store.breakouts(args.tenant, today, today)), Decimal(0))
     status = call_status(settings, balance, spend)
