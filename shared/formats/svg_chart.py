@@ -70,12 +70,9 @@ def bar_chart(
     height: int = 300,
 ) -> Chart:
     """Grouped bars per label; bars of negative values hang below the zero line."""
-    _check(chart_id, labels, series, width, height)
-    scale = _Scale.fit(_values(series), height)
-    plot_w = width - _LEFT - _RIGHT
-    parts = _frame(title, labels, scale, width, height, x_label, y_label)
+    scale, parts = _plot(chart_id, title, labels, series, width, height, x_label, y_label)
     if labels and series:
-        slot = Decimal(plot_w) / len(labels)
+        slot = _slot(labels, width)
         group = slot * Decimal("0.8")
         bar_w = group / len(series)
         zero_y = scale.y(Decimal(0))
@@ -89,13 +86,12 @@ def bar_chart(
                 y_value = scale.y(amount)
                 top, bottom = min(y_value, zero_y), max(y_value, zero_y)
                 fill = up if amount >= 0 else down
-                parts.append(
-                    f'<rect class="bar" x="{_px(x)}" y="{_px(top)}" width="{_px(bar_w)}"'
-                    f' height="{_px(max(bottom - top, _TENTH) if amount else 0)}"'
-                    f' fill="{fill}" data-series="{_e(one.name)}" data-label="{_e(label)}"'
-                    f' data-value="{_e(_number(amount))}"><title>{_e(label)}:'
-                    f" {_e(_number(amount))}</title></rect>"
-                )
+                parts.append(_datum(
+                    "rect",
+                    f'class="bar" x="{_px(x)}" y="{_px(top)}" width="{_px(bar_w)}"'
+                    f' height="{_px(max(bottom - top, _TENTH) if amount else 0)}" fill="{fill}"',
+                    one.name, label, amount,
+                ))
     parts.extend(_legend(series, width))
     return _wrap(chart_id, title, width, height, parts)
 
@@ -112,12 +108,9 @@ def line_chart(
     height: int = 300,
 ) -> Chart:
     """One polyline per series over the labels, with a dot at each value."""
-    _check(chart_id, labels, series, width, height)
-    scale = _Scale.fit(_values(series), height)
-    plot_w = width - _LEFT - _RIGHT
-    parts = _frame(title, labels, scale, width, height, x_label, y_label)
+    scale, parts = _plot(chart_id, title, labels, series, width, height, x_label, y_label)
     if labels and series:
-        slot = Decimal(plot_w) / len(labels)
+        slot = _slot(labels, width)
         for s_index, one in enumerate(series):
             colour, _ = _colours(one, s_index, len(series))
             points: list[str] = []
@@ -128,12 +121,11 @@ def line_chart(
                 amount = Decimal(value)
                 x, y = _LEFT + slot * index + slot / 2, scale.y(amount)
                 points.append(f"{_px(x)},{_px(y)}")
-                dots.append(
-                    f'<circle class="point" cx="{_px(x)}" cy="{_px(y)}" r="3" fill="{colour}"'
-                    f' data-series="{_e(one.name)}" data-label="{_e(label)}"'
-                    f' data-value="{_e(_number(amount))}"><title>{_e(label)}:'
-                    f" {_e(_number(amount))}</title></circle>"
-                )
+                dots.append(_datum(
+                    "circle",
+                    f'class="point" cx="{_px(x)}" cy="{_px(y)}" r="3" fill="{colour}"',
+                    one.name, label, amount,
+                ))
             if points:
                 parts.append(
                     f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2"'
@@ -182,6 +174,38 @@ def _nice_step(raw: Decimal) -> Decimal:
     return magnitude * 10  # pragma: no cover - the loop always returns
 
 
+def _plot(
+    chart_id: str,
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    width: int,
+    height: int,
+    x_label: str,
+    y_label: str,
+) -> tuple[_Scale, list[str]]:
+    """What every chart starts with, once its input is checked: the y scale its values fit
+    and the frame drawn on it."""
+    _check(chart_id, labels, series, width, height)
+    scale = _Scale.fit(_values(series), height)
+    return scale, _frame(title, labels, scale, width, height, x_label, y_label)
+
+
+def _slot(labels: Sequence[str], width: int) -> Decimal:
+    """The width of each label's column of the plot (there is at least one label)."""
+    return Decimal(width - _LEFT - _RIGHT) / len(labels)
+
+
+def _datum(tag: str, attributes: str, series: str, label: str, amount: Decimal) -> str:
+    """One drawn value: the element with the ``data-*`` attributes tests and readers find it
+    by, and its ``<title>`` tooltip."""
+    value = _e(_number(amount))
+    return (
+        f'<{tag} {attributes} data-series="{_e(series)}" data-label="{_e(label)}"'
+        f' data-value="{value}"><title>{_e(label)}: {value}</title></{tag}>'
+    )
+
+
 def _frame(
     title: str,
     labels: Sequence[str],
@@ -220,7 +244,7 @@ def _frame(
         f' stroke="{_AXIS_COLOUR}" stroke-width="1"/>'
     )
     if labels:
-        slot = Decimal(width - _LEFT - _RIGHT) / len(labels)
+        slot = _slot(labels, width)
         longest = max(len(label) for label in labels)
         every = max(1, math.ceil((longest * _CHAR_PX + 8) / slot))
         for index, label in enumerate(labels):
