@@ -336,21 +336,13 @@ def _connection(diffs: Sequence[CallDiff]) -> list[Finding]:
             f"{_calls(len(group))} answered in {answered_in} but unanswered in {unanswered_in}:"
             " disposition or billsec 0 read differently"
         )
-        findings.append(
-            Finding(
-                cause="connection",
-                summary=summary,
-                evidence=tuple(
-                    f"{d.any_call.call_id} at {utc_time(d.any_call.time_ms)}:"
-                    f" talk ours {seconds(d.ours.talk_ms if d.ours else 0)} s,"
-                    f" theirs {seconds(d.theirs.talk_ms if d.theirs else 0)} s"
-                    for d in group[:_EXAMPLES]
-                ),
-                calls=len(group),
-                cost_impact=impact,
-                call_ids=tuple(d.any_call.call_id for d in group[:_EXAMPLES]),
-            )
+        evidence = (
+            f"{d.any_call.call_id} at {utc_time(d.any_call.time_ms)}:"
+            f" talk ours {seconds(d.ours.talk_ms if d.ours else 0)} s,"
+            f" theirs {seconds(d.theirs.talk_ms if d.theirs else 0)} s"
+            for d in group[:_EXAMPLES]
         )
+        findings.append(_diff_finding("connection", summary, evidence, group, impact))
     return findings
 
 
@@ -396,16 +388,22 @@ def _durations(
         f" {seconds(d.theirs.talk_ms if d.theirs else 0)} s"
         for d in diffs[:_EXAMPLES]
     ]
-    return [
-        Finding(
-            cause=cause,
-            summary=summary,
-            evidence=tuple(evidence),
-            calls=len(diffs),
-            cost_impact=impact,
-            call_ids=tuple(d.any_call.call_id for d in diffs[:_EXAMPLES]),
-        )
-    ]
+    return [_diff_finding(cause, summary, evidence, diffs, impact)]
+
+
+def _diff_finding(
+    cause: str, summary: str, evidence: Iterable[str], diffs: Sequence[CallDiff], impact: Decimal
+) -> Finding:
+    """A finding over calls both sides hold but read differently: it counts them and names
+    the first few as examples."""
+    return Finding(
+        cause=cause,
+        summary=summary,
+        evidence=tuple(evidence),
+        calls=len(diffs),
+        cost_impact=impact,
+        call_ids=tuple(d.any_call.call_id for d in diffs[:_EXAMPLES]),
+    )
 
 
 def _signed_s(ms: int) -> str:
@@ -463,16 +461,7 @@ def _rating(diffs: Sequence[CallDiff], ours: Side, theirs: Side) -> list[Finding
             f" theirs {d.theirs.cost if d.theirs else '-'}"
             for d in group[:_EXAMPLES]
         ]
-        findings.append(
-            Finding(
-                cause=cause,
-                summary=summary,
-                evidence=tuple(evidence),
-                calls=len(group),
-                cost_impact=impact,
-                call_ids=tuple(d.any_call.call_id for d in group[:_EXAMPLES]),
-            )
-        )
+        findings.append(_diff_finding(cause, summary, evidence, group, impact))
     return findings
 
 
