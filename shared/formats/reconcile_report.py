@@ -25,7 +25,7 @@ from shared.domain.reconcile import (
 )
 from shared.domain.reconcile.model import Side, seconds, utc_time
 from shared.formats.html_report import HtmlReport
-from shared.formats.svg_chart import Series, bar_chart, line_chart
+from shared.formats.svg_chart import Chart, Series, bar_chart, line_chart
 
 MAX_LISTED_DIFFS = 100
 #: chart element ids (tests and people locate the charts by them)
@@ -214,27 +214,24 @@ def to_html(result: Reconciliation) -> str:
         f"Reconciliation: {result.ours.label} vs {result.theirs.label}",
         f"Conclusion: {result.conclusion}",
     )
-    days = [row.key for row in result.days]
     page.add_chart(
-        bar_chart(
+        _cost_difference_chart(
             DAILY_CHART,
             f"Cost difference per day, ours − theirs ({result.currency})",
-            days,
-            [Series("cost difference", [row.cost_diff for row in result.days])],
-            x_label="day (UTC)",
-            y_label=result.currency,
+            result.days,
+            "day (UTC)",
+            result.currency,
         )
     )
     hours = [row.key for row in result.hours]
     day = result.worst_day or "-"
     page.add_chart(
-        bar_chart(
+        _cost_difference_chart(
             HOURLY_CHART,
             f"Cost difference per hour on {day}, ours − theirs ({result.currency})",
-            hours,
-            [Series("cost difference", [row.cost_diff for row in result.hours])],
-            x_label="hour (UTC)",
-            y_label=result.currency,
+            result.hours,
+            "hour (UTC)",
+            result.currency,
         )
     )
     page.add_chart(
@@ -310,6 +307,20 @@ def to_html(result: Reconciliation) -> str:
 _TOTAL_HEADERS = ("", "ours", "theirs", "ours − theirs")
 _TOTAL_ROWS = ("calls", "connected", "talk s", "billed s", "cost")
 
+
+
+def _cost_difference_chart(
+    chart_id: str, title: str, rows: Sequence[PeriodRow], x_label: str, currency: str
+) -> Chart:
+    """Bars of ours − theirs per period row, in the currency."""
+    return bar_chart(
+        chart_id,
+        title,
+        [row.key for row in rows],
+        [Series("cost difference", [row.cost_diff for row in rows])],
+        x_label=x_label,
+        y_label=currency,
+    )
 
 def _total_cells(name: str, row: PeriodRow) -> list[str]:
     ours, theirs = row.ours, row.theirs
