@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.payments_commands import amount_option
 from shared.cli.stack_state import read_state_text, stack_session
 from shared.domain.errors import ValidationError
 
@@ -186,24 +186,12 @@ def run_charge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _amount(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValidationError(f"--amount must be an amount like 20.00, got {text!r}") from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValidationError(f"--amount must be positive, got {text!r}")
-    return amount
-
-
 def run_pay(args: argparse.Namespace) -> int:
     from shared.adapters.payments_store import DynamoPaymentRecords
     from shared.cli.payments_commands import _stripe_errors, connect
     from shared.services.invoice_payments import AutopayDeps, pay_now
 
-    amount = _amount(args.amount)
+    amount = amount_option(args.amount) if args.amount is not None else None
     stack = _Stack(args.state_dir)
     context = connect(args.state_dir)
     records = DynamoPaymentRecords(stack.dynamodb, stack.env["PAYMENTS_TABLE"])

@@ -224,7 +224,8 @@ class _PrintNotifier:
         print(f"notified {tenant}: {kind}", file=sys.stderr)
 
 
-def _amount(text: str) -> Decimal:
+def amount_option(text: str) -> Decimal:
+    """``--amount`` of a payment command: a positive amount, e.g. 20.00."""
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -245,7 +246,7 @@ def run_topup(args: argparse.Namespace) -> int:
         recharge,
     )
 
-    amount = _amount(args.amount)
+    amount = amount_option(args.amount)
     context = connect(args.state_dir)
     env, dynamodb = context.env, context.dynamodb
     tenants = DynamoTenantDirectory(dynamodb, env["TENANTS_TABLE"])
