@@ -18,8 +18,10 @@ from shared.domain.invoicing.tax import Party, TaxProfile, TaxRules
 from shared.domain.tenants import BillingMode, TenantSettings
 from shared.services.invoice_credits import issue_invoice_credit
 from shared.services.invoice_payments import AutopayDeps, apply_payment, pay_now
+from shared.services.invoice_records import StoredInvoice
 from shared.services.invoicing import (
     InvoicingDeps,
+    RunReport,
     add_one_time_charge,
     domain_builder,
     pdf_key,
@@ -95,8 +97,19 @@ class World:
             after_step=self.after,
         )
 
-    def run(self) -> object:
+    def run_on(self, when: str) -> RunReport:
+        """The daily invoice run at ``when`` (UTC), as the schedule fires it."""
+        self.now = ms(when)
         return run_invoicing(self.deps())
+
+    def issued(self, *periods: str, tenant: str = "globex") -> list[StoredInvoice]:
+        """The tenant's invoices of ``periods``, each of which must have been issued."""
+        invoices = []
+        for period in periods:
+            invoice = self.store.get(tenant, period)
+            assert invoice is not None, f"no invoice of {tenant} for {period}"
+            invoices.append(invoice)
+        return invoices
 
 
 def october_usage(world: World, tenant: str = "globex") -> None:
@@ -233,8 +246,7 @@ def test_a_declined_auto_pay_leaves_the_invoice_open_and_it_becomes_overdue() ->
     assert invoice is not None and invoice.status == "Sent"
 
     # due 2026-11-16: on the 17th the daily run marks it Overdue, and no second charge
-    world.now = ms("2026-11-17T02:00:00")
-    report = run_invoicing(world.deps())
+    report = world.run_on("2026-11-17T02:00:00")
 
     assert report.tenants[0].overdue == ("INV-000001",)
     assert world.store.statuses() == {"INV-000001": "Overdue"}
@@ -250,15 +262,11 @@ def test_a_late_call_goes_on_the_next_invoice_once() -> None:
     world.usage.add("globex", "2026-10", Row("c3-late", Decimal("7.00"),
                                              ms("2026-10-31T23:00:00")))
     world.usage.add("globex", "2026-11", Row("n1", Decimal("1.00"), ms("2026-11-05T00:00:00")))
-    world.now = ms("2026-12-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-12-02T00:00:00")
     # and December is invoiced too, with no new October call
-    world.now = ms("2027-01-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2027-01-02T00:00:00")
 
-    november = world.store.get("globex", "2026-11")
-    december = world.store.get("globex", "2026-12")
-    assert november is not None and december is not None
+    november, december = world.issued("2026-11", "2026-12")
     lines = [(line["kind"], line["amount"], line["period"])
              for line in november.document["lines"]]
     # November: its own 1.00 and the late October call 7.00 as a late line
@@ -278,14 +286,10 @@ def test_a_rerate_of_an_invoiced_period_is_an_adjustment_on_the_next_invoice_onc
         "entry_id": "rerate#run1#c1", "period": "2026-10", "difference": Decimal("2.00"),
         "amount": Decimal("-2.00"), "call_id": "c1",
     }]
-    world.now = ms("2026-12-02T00:00:00")
-    run_invoicing(world.deps())
-    world.now = ms("2027-01-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-12-02T00:00:00")
+    world.run_on("2027-01-02T00:00:00")
 
-    november = world.store.get("globex", "2026-11")
-    december = world.store.get("globex", "2026-12")
-    assert november is not None and december is not None
+    november, december = world.issued("2026-11", "2026-12")
     assert [(line["kind"], line["amount"]) for line in november.document["lines"]] == [
         ("adjustment", "2.00")]
     assert december.subtotal == Decimal("0")
@@ -298,8 +302,7 @@ def test_pay_now_pays_the_oldest_open_invoice_first_and_once_per_payment() -> No
     october_usage(world)
     world.usage.add("globex", "2026-11", Row("n1", Decimal("5.00"), ms("2026-11-05T00:00:00")))
     run_invoicing(world.deps())
-    world.now = ms("2026-12-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-12-02T00:00:00")
     world.gateway.outcome = "succeeded"
     payer = AutopayDeps(world.store, world.gateway, world.customers)
 
@@ -310,9 +313,7 @@ def test_pay_now_pays_the_oldest_open_invoice_first_and_once_per_payment() -> No
     # Then October is paid (15.00), November partly (3.00 of 6.00), one charge only
     assert first.outcome == again.outcome == "succeeded"
     assert first.intent_id == again.intent_id
-    october = world.store.get("globex", "2026-10")
-    november = world.store.get("globex", "2026-11")
-    assert october is not None and november is not None
+    october, november = world.issued("2026-10", "2026-11")
     assert (october.status, october.balance_due) == ("Paid", Decimal("0.00"))
     assert (november.status, november.paid, november.balance_due) == (
         "Partially Paid", Decimal("3.00"), Decimal("3.00"))
@@ -356,12 +357,9 @@ def test_a_number_port_is_charged_once_on_the_next_invoice() -> None:
 
     # When October and November are invoiced
     run_invoicing(world.deps())
-    world.now = ms("2026-12-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-12-02T00:00:00")
 
-    october = world.store.get("globex", "2026-10")
-    november = world.store.get("globex", "2026-11")
-    assert october is not None and november is not None
+    october, november = world.issued("2026-10", "2026-11")
     # October: 12.50 + 25.00 = 37.50, VAT 7.50, total 45.00; November bills no port again
     assert ("one_time", "25.00") in [(line["kind"], line["amount"])
                                      for line in october.document["lines"]]
@@ -404,12 +402,9 @@ def test_a_credit_larger_than_the_invoice_leaves_its_rest_for_the_next_one() -> 
                          world.tenants, 1)
 
     run_invoicing(world.deps())
-    world.now = ms("2026-12-02T00:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-12-02T00:00:00")
 
-    october = world.store.get("globex", "2026-10")
-    november = world.store.get("globex", "2026-11")
-    assert october is not None and november is not None
+    october, november = world.issued("2026-10", "2026-11")
     # October takes 12.50 of it (nothing left to tax): total 0; the rest 7.50 goes on
     # November: 10.00 - 7.50 = 2.50, VAT 0.50, total 3.00
     assert (october.subtotal, october.total) == (Decimal("0.00"), Decimal("0.00"))
@@ -465,8 +460,7 @@ def test_a_payment_on_an_overdue_invoice_keeps_it_overdue_until_paid_in_full() -
     world = World()
     october_usage(world)
     run_invoicing(world.deps())
-    world.now = ms("2026-11-17T02:00:00")
-    run_invoicing(world.deps())
+    world.run_on("2026-11-17T02:00:00")
 
     # When 5.00 is paid, then the 10.00 rest
     apply_payment("globex", "pi_a", Decimal("5.00"), "USD", world.store)
