@@ -31,6 +31,8 @@ from tests.unit.cli.conftest import Billing
 
 CALLS = make_calls()
 ANSWERED = [call for call in CALLS if call.talk_s]
+#: the card's price per minute by prefix, restated by hand for the expected costs
+PER_MINUTE = {"44": "0.0100", "49": "0.0200", "33": "0.0150", "1": "0.0060"}
 
 
 def _in_hour(call: Call, day: str, hour: int) -> bool:
@@ -83,8 +85,7 @@ def test_calls_missing_in_one_hour_are_narrowed_to_that_day_and_hour(
     assert {d["kind"] for d in report["diffs"]} == {"missing"}
     assert sorted(m["callee"] for m in missing) == sorted("00" + c.callee for c in dropped)
     # cost impact by hand: each answered dropped call at its destination's per-minute price
-    prices = {"44": "0.0100", "49": "0.0200", "33": "0.0150", "1": "0.0060"}
-    expected = -sum((c.cost(prices[c.prefix]) for c in dropped), Decimal(0))
+    expected = -sum((c.cost(PER_MINUTE[c.prefix]) for c in dropped), Decimal(0))
     assert Decimal(finding["cost_impact"]) == expected
     day = next(row for row in report["days"] if row["key"] == "2026-03-04")
     assert day["diff"]["calls"] == -len(dropped)
@@ -106,11 +107,10 @@ def test_durations_shifted_by_a_constant_are_named_as_such(
     assert report["counts"]["duration"] == n
     assert report["counts"]["missing"] == report["counts"]["extra"] == 0
     # every call costs 2 s more on their side: Σ over answered calls of the cost difference
-    prices = {"44": "0.0100", "49": "0.0200", "33": "0.0150", "1": "0.0060"}
     longer = sum(
         (
-            Call(c.call_id, c.callee, c.start, c.ring_s, c.talk_s + 2).cost(prices[c.prefix])
-            - c.cost(prices[c.prefix])
+            Call(c.call_id, c.callee, c.start, c.ring_s, c.talk_s + 2).cost(PER_MINUTE[c.prefix])
+            - c.cost(PER_MINUTE[c.prefix])
             for c in ANSWERED
         ),
         Decimal(0),
