@@ -435,16 +435,6 @@ def invoice_cycle_suspension_deps(now: datetime) -> SuspensionDeps:
     return dataclasses.replace(deps, now=lambda: now)
 
 
-def consistency_check_job(
-    dynamodb: Any, tables: UsageTables, tenants_table: str
-) -> Callable[[], ConsistencyReport]:
-    """invoice_cycle's ``consistency-check`` job: every tenant's balance and breakouts."""
-    from datetime import UTC, datetime
-
-    reads = DynamoConsistencyReads(dynamodb, tables, tenants_table)
-    return lambda: run_consistency_check(reads, lambda: datetime.now(UTC))
-
-
 def invoice_cycle_consistency(now: datetime) -> ConsistencyReport:
     """invoice_cycle's ``consistency-check`` job on its tables, its clock the event's time."""
     settings = invoice_cycle_settings()

@@ -17,7 +17,6 @@ from typing import Any
 
 from shared.domain.suspension import OpenInvoice
 from shared.services.invoice_records import (
-    OPEN_STATUSES,
     Allocation,
     CounterMoved,
     CreditTaken,
@@ -139,9 +138,6 @@ class MemoryInvoiceStore:
 
     def statuses(self) -> dict[str, str]:
         return {i.number: i.status for i in self.invoices.values()}
-
-    def open_numbers(self, tenant: str) -> list[str]:
-        return [i.number for i in self.of_tenant(tenant) if i.status in OPEN_STATUSES]
 
 
 @dataclass

@@ -36,16 +36,6 @@ class Box:
     width: int
     height: int
 
-    def inset(self, margin: int) -> Box:
-        """The same box shrunk by ``margin`` on each side (to skip a border or the axes)."""
-        return Box(
-            self.name,
-            self.x + margin,
-            self.y + margin,
-            self.width - 2 * margin,
-            self.height - 2 * margin,
-        )
-
 
 class _SlotParser(HTMLParser):
     def __init__(self) -> None:
