@@ -80,6 +80,10 @@ class World:
         return SuspensionDeps(self.accounts, self.accounts, self.invoices, self.in_flight,
                               self.records, self.notifier, lambda: self.now)
 
+    def restore_deps(self) -> RestoreDeps:
+        return RestoreDeps(self.accounts, self.accounts, self.invoices, self.records,
+                           lambda: self.now)
+
     def day(self, n: int) -> None:
         self.now = datetime(2026, 3, 1, 6, 0, tzinfo=UTC) + timedelta(days=n)
 
@@ -155,8 +159,7 @@ def test_restore_once_nothing_is_past_grace() -> None:
     world = World()
     world.day(14)
     run_suspension_check(world.deps())
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
-                          lambda: world.now)
+    restore = world.restore_deps()
     # still owing: stays suspended
     assert not restore_if_settled("acme", restore)
     assert world.status() is AccountStatus.SUSPENDED
@@ -176,8 +179,7 @@ def test_restore_leaves_an_invoice_not_yet_past_grace_open() -> None:
     world.invoices.open["acme"] = [
         OpenInvoice("INV-0002", DUE + timedelta(days=17), Decimal("9.00"), "USD")
     ]
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
-                          lambda: world.now)
+    restore = world.restore_deps()
     assert restore_if_settled("acme", restore)
 
 
@@ -203,8 +205,7 @@ def test_an_account_an_operator_suspended_is_not_restored_by_a_payment() -> None
         update={"status": AccountStatus.SUSPENDED}
     )
     world.invoices.open["acme"] = []
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
-                          lambda: world.now)
+    restore = world.restore_deps()
     assert not restore_if_settled("acme", restore)
     assert world.status() is AccountStatus.SUSPENDED
 
@@ -213,8 +214,7 @@ def test_restored_then_overdue_again_is_suspended_and_restored_again() -> None:
     world = World()
     world.day(14)
     run_suspension_check(world.deps())
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
-                          lambda: world.now)
+    restore = world.restore_deps()
     world.invoices.open["acme"] = []
     world.day(15)
     assert restore_if_settled("acme", restore)
@@ -256,7 +256,6 @@ def test_a_trial_account_comes_back_as_a_trial() -> None:
     world.day(14)
     assert run_suspension_check(world.deps()).tenants("suspended") == ["acme"]
     world.invoices.open["acme"] = []
-    restore = RestoreDeps(world.accounts, world.accounts, world.invoices, world.records,
-                          lambda: world.now)
+    restore = world.restore_deps()
     assert restore_if_settled("acme", restore)
     assert world.status() is AccountStatus.TRIAL
