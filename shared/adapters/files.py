@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from typing import IO
@@ -57,7 +58,9 @@ class CsvRatedSink:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(RATED_COLUMNS)
         self._writerow = writer.writerow
-        self._writerows = writer.writerows
+        self._write = stream.write
+        self._buffer = io.StringIO()
+        self._line_writer = csv.writer(self._buffer, lineterminator="\n")
 
     def cells(self, call: CallRecord, rating: Rating) -> Sequence[str]:
         """The call's output row (RATED_COLUMNS order), neutralised for spreadsheets."""
@@ -76,9 +79,17 @@ class CsvRatedSink:
     def write(self, call: CallRecord, rating: Rating) -> None:
         self._writerow(self.cells(call, rating))
 
-    def write_cells(self, rows: list[Sequence[str]]) -> None:
-        """Rows already in RATED_COLUMNS order and neutralised (the bulk fast path)."""
-        self._writerows(rows)
+    def line(self, call: CallRecord, rating: Rating) -> str:
+        """The call's row as CSV text, as :meth:`write` would write it."""
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._line_writer.writerow(self.cells(call, rating))
+        return buffer.getvalue()
+
+    def write_text(self, text: str) -> None:
+        """Rows already as CSV text in RATED_COLUMNS order, neutralised (the fast path)."""
+        self._write(text)
 
 
 class JsonLinesRatedSink:
@@ -97,7 +108,10 @@ class NullRatedSink:
     def write(self, call: CallRecord, rating: Rating) -> None:
         return None
 
-    def write_cells(self, rows: list[Sequence[str]]) -> None:
+    def line(self, call: CallRecord, rating: Rating) -> str:
+        return ""
+
+    def write_text(self, text: str) -> None:
         return None
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -28,7 +29,7 @@ from shared.formats.cdr_formats import open_records
 from shared.formats.native_cdr import NativeRows
 from shared.formats.records import PhysicalLines, RecordBatch, RowOutcome, csv_record_batches
 from shared.ports import RatedSink
-from shared.services.rate_file import RatingJob, rate_native_batches, rate_records
+from shared.services.rate_file import CallIdSet, RatingJob, rate_native_batches, rate_records
 
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 _PROGRESS_EVERY = 8192
@@ -87,11 +88,28 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
         if _format == "native" and isinstance(rated, CsvRatedSink | NullRatedSink):
             # the bulk fast path: the same result as rate_records, block by block
             batches = _batches_with_progress(lines, size, args.progress, files)
+            files.enter_context(_fewer_collections())
+            # sized for the file up front (about 128 bytes a row), so the table is not
+            # rebuilt several times on the way to a million calls
+            seen = CallIdSet(capacity=max(size // 128, 1))
             return rate_native_batches(
-                batches, NativeRows(context.tenant, context.zone), job, rated, rejects
+                batches, NativeRows(context.tenant, context.zone), job, rated, rejects, seen
             )
         records = _with_progress(records, lines, size, args.progress, files)
         return rate_records(records, job, rated, rejects)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The fast path allocates a few short-lived containers per row and no cycles: run the
+    cyclic collector less often while it works (about 10% less CPU; cycles are still
+    collected, memory stays flat)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _rated_sink(path: Path | None, files: ExitStack) -> RatedSink:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from shared.domain.calls import CallRecord
 from shared.domain.errors import ValidationError
@@ -104,6 +104,13 @@ def starts_with_header(format_name: str, first_line: str) -> bool:
     return False
 
 
+def _rewindable(stream: BinaryIO | Iterable[bytes]) -> bool:
+    seekable = getattr(stream, "seekable", None)
+    return seekable is not None and getattr(stream, "tell", None) is not None and (
+        seekable() and stream.tell() == 0  # type: ignore[union-attr]
+    )
+
+
 def open_records(
     stream: BinaryIO | Iterable[bytes],
     format_name: str,
@@ -112,7 +119,12 @@ def open_records(
 ) -> tuple[str, PhysicalLines, Iterator[RowOutcome | CallRecord]]:
     """Pick the reader (detecting it from the first line for ``auto``) and start it."""
     chunks: Iterable[bytes] = stream
-    if format_name == "auto":
+    if format_name == "auto" and _rewindable(stream):
+        binary = cast(BinaryIO, stream)
+        first = binary.readline()
+        binary.seek(0)  # and read the file in blocks, not line by line
+        format_name = detect_format(first.decode("utf-8", "replace")) if first else "native"
+    elif format_name == "auto":
         iterator = iter(stream)
         first = next(iterator, b"")
         format_name = detect_format(first.decode("utf-8", "replace")) if first else "native"

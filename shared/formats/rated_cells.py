@@ -6,6 +6,11 @@ Shared by the file sinks (``adapters.files``) and the bulk rating fast path
 
 from __future__ import annotations
 
+from shared.formats.csv_safe import safe_text
+
+#: characters that make the csv module quote a cell
+_QUOTED = (",", '"', "\r", "\n")
+
 RATED_COLUMNS = (
     "call_id",
     "tenant",
@@ -39,3 +44,15 @@ def billed_seconds_text(billed_ms: int) -> str:
         if len(_SECONDS_TEXT) < 100_000:
             _SECONDS_TEXT[billed_ms] = text
     return text
+
+
+def plain_cell(text: str) -> bool:
+    """Whether ``text`` goes into the rated CSV as it stands: no quoting (no comma, quote or
+    line break) and nothing a spreadsheet would run (see csv_safe)."""
+    return safe_text(text) is text and not any(mark in text for mark in _QUOTED)
+
+
+def plain_fragment(*cells: str) -> str | None:
+    """Consecutive cells as CSV text, when every one is :func:`plain_cell` (else None): the
+    csv module would write exactly this text for them."""
+    return ",".join(cells) if all(plain_cell(cell) for cell in cells) else None

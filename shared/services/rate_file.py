@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, cast
@@ -15,10 +15,10 @@ from shared.domain.rating.engine import Rating, RatingLimits, rate_call
 from shared.domain.rating.fast import PlainCalls, Plan
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.summary import FileSummary
-from shared.formats.csv_safe import FORMULA_STARTS, safe_text
+from shared.formats.csv_safe import FORMULA_STARTS
 from shared.formats.fields import MINUTES_Z, FieldError, parse_seconds_ms, utc_hour_ms
 from shared.formats.native_cdr import DIRECTION_TEXTS, NativeRows
-from shared.formats.rated_cells import billed_seconds_text
+from shared.formats.rated_cells import billed_seconds_text, plain_cell, plain_fragment
 from shared.formats.records import RecordBatch, RowOutcome
 from shared.ports import RatedSink, RejectSink
 
@@ -222,12 +222,14 @@ _RATED, _UNANSWERED = CallStatus.RATED, CallStatus.UNANSWERED
 # -- the bulk fast path for native files --------------------------------------------------
 
 
-class RatedCellSink(Protocol):
-    """A rated sink that also takes ready rows (RATED_COLUMNS order, neutralised)."""
+class RatedTextSink(Protocol):
+    """A rated sink that also takes ready CSV text (RATED_COLUMNS order, neutralised)."""
 
-    def cells(self, call: CallRecord, rating: Rating) -> Sequence[str]: ...
+    def line(self, call: CallRecord, rating: Rating) -> str:
+        """The call's row as the sink would write it."""
+        ...
 
-    def write_cells(self, rows: list[Sequence[str]]) -> None: ...
+    def write_text(self, text: str) -> None: ...
 
 
 _PLAIN_DISPOSITIONS = frozenset({"", "ANSWERED", "ANSWER"})
@@ -238,7 +240,7 @@ def rate_native_batches(
     batches: Iterable[RecordBatch],
     rows: NativeRows,
     job: RatingJob,
-    rated: RatedCellSink,
+    rated: RatedTextSink,
     rejects: RejectSink,
     seen: CallIdSet | None = None,
 ) -> FileSummary:
@@ -252,15 +254,15 @@ def rate_native_batches(
     """
     card = job.card
     seen = CallIdSet() if seen is None else seen
-    out: list[Sequence[str]] = []
-    cells_of = rated.cells
+    out: list[str] = []
+    line_of = rated.line
 
     def write_rated(call: CallRecord, rating: Rating) -> None:
-        out.append(cells_of(call, rating))
+        out.append(line_of(call, rating))
 
     tally = _Tally(job, write_rated, rejects, seen)
     one, read, check = tally.one, rows.read, seen.check
-    fast = PlainCalls(card, lambda text: safe_text(text) is text)
+    fast = PlainCalls(card, plain_fragment)
     plan = job.plan
     max_extension = plan.max_extension_digits
     rewrite = plan.rewrite_prefixes
@@ -270,7 +272,9 @@ def rate_native_batches(
     latest = _FAR if job.now_ms is None else job.now_ms + limits.future_tolerance_ms
     only_tenant, default_tenant, zone = job.tenant, rows.tenant, rows.zone
     currency, card_name = card.currency, card.name
-    names_ok = safe_text(card_name) is card_name and safe_text(currency) is currency
+    names = plain_fragment(currency, card_name)
+    names_ok = names is not None
+    rated_tail, unanswered_tail = f"{names},rated,,\n", f"{names},unanswered,,\n"
     # direction text → (its output text, slot in an hour's entry, prefix lengths by head)
     directions: dict[str, tuple[str, int, dict[str, tuple[int, ...]], tuple[int, ...]]] = {}
     for text, direction in DIRECTION_TEXTS.items():
@@ -315,7 +319,7 @@ def rate_native_batches(
         usable = (
             text == text.strip()
             and (only_tenant is None or resolved == only_tenant)
-            and safe_text(resolved) is resolved
+            and plain_cell(resolved)
         )
         if len(tenants) >= _CACHE_LIMIT:
             tenants.clear()
@@ -354,7 +358,7 @@ def rate_native_batches(
             general(first + begin - 1, raw, fields, "")
         total = tally.total
         if begin == len(raws):
-            rated.write_cells(out)
+            rated.write_text("".join(out))
             out.clear()
             continue
         if begin:
@@ -462,7 +466,7 @@ def rate_native_batches(
                                 billed += count * step
                                 usage += count * plain[3]
                             if (
-                                (plain[10] and at_ms + talk > hour[0])
+                                (plain[8] and at_ms + talk > hour[0])
                                 or usage < plain[4]
                                 or (plain[5] is not None and usage > plain[5])
                             ):
@@ -477,26 +481,8 @@ def rate_native_batches(
                                 total += cost[0]
                                 fast_rated += 1
                                 out.append(
-                                    (
-                                        call_id,
-                                        tenant,
-                                        account,
-                                        service,
-                                        route[0],
-                                        caller,
-                                        callee,
-                                        plain[7],
-                                        plain[8],
-                                        plain[9],
-                                        billed_text,
-                                        "",
-                                        cost[1],
-                                        currency,
-                                        card_name,
-                                        "rated",
-                                        "",
-                                        "",
-                                    )
+                                    f"{call_id},{tenant},{account},voice,{route[0]},{caller},"
+                                    f"{callee},{plain[7]},{billed_text},,{cost[1]},{rated_tail}"
                                 )
                                 continue
                             else:
@@ -504,26 +490,8 @@ def rate_native_batches(
                         elif check(tenant, call_id, raw) is None:
                             fast_unanswered += 1
                             out.append(
-                                (
-                                    call_id,
-                                    tenant,
-                                    account,
-                                    service,
-                                    route[0],
-                                    caller,
-                                    callee,
-                                    plain[7],
-                                    plain[8],
-                                    plain[9],
-                                    "0",
-                                    "",
-                                    "0",
-                                    currency,
-                                    card_name,
-                                    "unanswered",
-                                    "",
-                                    "",
-                                )
+                                f"{call_id},{tenant},{account},voice,{route[0]},{caller},"
+                                f"{callee},{plain[7]},0,,0,{unanswered_tail}"
                             )
                             continue
                         else:
@@ -542,7 +510,7 @@ def rate_native_batches(
                 tally.total = total
                 one(item)
                 total = tally.total
-        rated.write_cells(out)
+        rated.write_text("".join(out))
         out.clear()
     tally.total = total
     tally.rated += fast_rated

@@ -34,22 +34,10 @@ from shared.domain.rating.compiled import (
 )
 
 #: (initial ms, initial cost + connect fee, increment ms, increment cost, min cost,
-#:  max cost or None, cost cache of its rounding rule, prefix, destination, band, banded,
-#:  decimals, rounding)
+#:  max cost or None, cost cache of its rounding rule, output labels, banded, decimals,
+#:  rounding)
 Plan = tuple[
-    int,
-    int,
-    int,
-    int,
-    int,
-    int | None,
-    dict[int, tuple[Decimal, str]],
-    str,
-    str,
-    str,
-    bool,
-    int,
-    Rounding,
+    int, int, int, int, int, int | None, dict[int, tuple[Decimal, str]], str, bool, int, Rounding
 ]
 _CACHE_LIMIT = 100_000
 
@@ -57,11 +45,11 @@ _CACHE_LIMIT = 100_000
 class PlainCalls:
     """Per-card caches for the bulk fast path; see the module docstring."""
 
-    def __init__(self, card: CompiledCard, text_ok: Callable[[str], bool]) -> None:
-        """``text_ok``: whether a label of the card may go to the output as it stands (one
-        that needs neutralising takes the general path)."""
+    def __init__(self, card: CompiledCard, labels: Callable[[str, str, str], str | None]) -> None:
+        """``labels``: a rate's prefix, destination and band as the output writes them, or
+        None when they cannot be written as they stand (that rate takes the general path)."""
         self.card = card
-        self._text_ok = text_ok
+        self._labels = labels
         self.indexes: dict[str, PrefixIndex | None] = {
             direction.value: card.indexes.get((Service.VOICE, direction)) for direction in Direction
         }
@@ -111,8 +99,8 @@ class PlainCalls:
             return self._by_anchor[key]
         plan: Plan | None = None
         rate = anchor.rate
-        labels = (rate.prefix, rate.destination, rate.band)
-        if anchor.single_tier and all(self._text_ok(label) for label in labels):
+        labels = self._labels(rate.prefix, rate.destination, rate.band)
+        if anchor.single_tier and labels is not None:
             tier = anchor.tiers[0]
             rule = (anchor.decimals, anchor.rounding)
             costs = self._costs.setdefault(rule, {})
@@ -124,9 +112,7 @@ class PlainCalls:
                 anchor.min_cost,
                 anchor.max_cost,
                 costs,
-                rate.prefix,
-                rate.destination,
-                rate.band,
+                labels,
                 banded,
                 anchor.decimals,
                 anchor.rounding,
@@ -137,7 +123,7 @@ class PlainCalls:
     def cost_text(self, total: int, plan: Plan) -> tuple[Decimal, str]:
         """The rounded cost of ``total`` (1/denominator units) by the plan's rule, cached in
         the plan's cost table."""
-        cost = round_call_cost(total, self.card.denominator, plan[11], plan[12])
+        cost = round_call_cost(total, self.card.denominator, plan[9], plan[10])
         costs = plan[6]
         if len(costs) >= _CACHE_LIMIT:
             costs.clear()

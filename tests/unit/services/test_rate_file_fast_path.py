@@ -44,6 +44,9 @@ def rate_docs(draw: st.DrawFn, prefix: str, banded: bool) -> list[dict[str, Any]
     docs = []
     for band in ("peak", "offpeak") if banded else (None,):
         fields: dict[str, Any] = {}
+        destination = draw(st.sampled_from(["", "Germany", "Brazil, São Paulo", "=1+1", 'A "B"']))
+        if destination:
+            fields["destination"] = destination
         if band:
             fields["band"] = band
         if draw(st.integers(0, 4)) == 0:
