@@ -18,9 +18,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.local_command import DEFAULT_STATE_DIR
 from shared.cli.payments_commands import amount_option
-from shared.cli.stack_state import read_state_text, stack_session
+from shared.cli.stack_state import stack_function, stack_session
 from shared.domain.errors import ValidationError
 
 
@@ -28,20 +28,8 @@ class _Stack:
     """The invoice store and the PDF bucket of the stack ``billing local up`` started."""
 
     def __init__(self, state_dir: Path) -> None:
-        text = read_state_text(state_dir)
-        try:
-            state = json.loads(text)
-            env = state["functions"]["InvoiceCycleFunction"]["environment"]
-            endpoint, region = state["endpoint"], state["region"]
-            self.env: dict[str, str] = dict(env)
-            missing = {"INVOICES_TABLE", "INVOICE_BUCKET", "PAYMENTS_TABLE"} - set(self.env)
-            if missing:
-                raise KeyError(sorted(missing))
-        except (ValueError, KeyError, TypeError):
-            raise ValidationError(
-                f"{state_dir / STATE_FILE}: not a local stack state file with "
-                "InvoiceCycleFunction"
-            ) from None
+        required = ("INVOICES_TABLE", "INVOICE_BUCKET", "PAYMENTS_TABLE")
+        self.env, endpoint, region = stack_function(state_dir, "InvoiceCycleFunction", required)
         from shared.adapters.invoice_store import DynamoInvoiceStore
 
         session = stack_session(region)
@@ -50,7 +38,6 @@ class _Stack:
         self.store = DynamoInvoiceStore(
             self.dynamodb, self.env["INVOICES_TABLE"], self.env["PAYMENTS_TABLE"]
         )
-        self.state = state
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,23 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
-from shared.cli.stack_state import read_state_text, stack_session
+from shared.cli.local_command import DEFAULT_STATE_DIR
+from shared.cli.stack_state import stack_function, stack_session
 from shared.domain.errors import ValidationError
 
 
 def _connect(state_dir: Path) -> tuple[Any, Any]:
     """(payment records, tenant directory) of the stack ``billing local up`` started."""
-    text = read_state_text(state_dir)
-    try:
-        state = json.loads(text)
-        env = state["functions"]["StripeWebhookFunction"]["environment"]
-        endpoint, region = state["endpoint"], state["region"]
-        payments, tenants = env["PAYMENTS_TABLE"], env["TENANTS_TABLE"]
-    except (ValueError, KeyError, TypeError):
-        raise ValidationError(
-            f"{state_dir / STATE_FILE}: not a local stack state file with StripeWebhookFunction"
-        ) from None
+    env, endpoint, region = stack_function(
+        state_dir, "StripeWebhookFunction", ("PAYMENTS_TABLE", "TENANTS_TABLE")
+    )
+    payments, tenants = env["PAYMENTS_TABLE"], env["TENANTS_TABLE"]
     from shared.adapters.dynamodb import DynamoTenantDirectory
     from shared.adapters.payments_store import DynamoPaymentRecords
 

@@ -1,9 +1,11 @@
 """Reaching the stack ``billing local up`` started, for the commands that work on it: the text
 of its state file (where it listens, each function's environment) and a boto3 session with
-its fake credentials. Each command parses the state and words a bad one itself."""
+its fake credentials."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,26 @@ def read_state_text(state_dir: Path) -> str:
         raise ValidationError(
             f"no local stack is running ({path} is missing); start one with `billing local up`"
         ) from None
+
+
+def stack_function(
+    state_dir: Path, function: str, required: Iterable[str] = ()
+) -> tuple[dict[str, str], str, str]:
+    """The environment of ``function`` (with the ``required`` variables) and the stack's
+    endpoint and region; a state file without them is one line naming the function."""
+    text = read_state_text(state_dir)
+    try:
+        state = json.loads(text)
+        env = dict(state["functions"][function]["environment"])
+        endpoint, region = state["endpoint"], state["region"]
+        missing = set(required) - set(env)
+        if missing:
+            raise KeyError(sorted(missing))
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError(
+            f"{state_dir / STATE_FILE}: not a local stack state file with {function}"
+        ) from None
+    return env, endpoint, region
 
 
 def stack_session(region: str) -> Any:
