@@ -1,14 +1,23 @@
 """The steps local-stack CLI tests share: point ``billing`` at the module's stack, give a
-prepaid tenant a card and credit, and have the real rate_call handler rate a dropped file."""
+prepaid tenant a card and credit, have the real rate_call handler rate a dropped file, and
+read back what a ``--json`` command printed."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from shared.cli.main import main
 from shared.local.dispatcher import LocalDispatcher, function_environment, load_handler
 from shared.local.stack import LocalStack
+
+
+def last_json(capsys: pytest.CaptureFixture[str]) -> Any:
+    """The ``--json`` document a command printed: the last line of what it wrote to stdout."""
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def state_dir_for(stack: LocalStack, directory: Path) -> Path:

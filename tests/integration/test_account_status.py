@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,14 +12,9 @@ from shared.adapters.account_store import DynamoTenantAccounts
 from shared.cli.main import main
 from shared.domain.tenants import AccountStatus
 from shared.local.stack import LocalStack
-from tests.integration.stack_helpers import add_prepaid_tenant, state_dir_for
+from tests.integration.stack_helpers import add_prepaid_tenant, last_json, state_dir_for
 
 pytestmark = pytest.mark.integration
-
-
-def last_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    return document
 
 
 def test_status_admission_suspension_and_emergency(

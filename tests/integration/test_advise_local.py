@@ -10,7 +10,12 @@ import pytest
 
 from shared.cli.main import main
 from shared.local.stack import LocalStack
-from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
+from tests.integration.stack_helpers import (
+    add_prepaid_tenant,
+    last_json,
+    rate_dropped_file,
+    state_dir_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +59,7 @@ def test_advise_on_the_local_stack(
     assert main(["advise", "--tenant", "adv-t", "--from", "2026-03-01", "--to", "2026-03-31",
                  "--outbound-price", "0.02", "--inbound-price", "0.01", "--two-way-price",
                  "0.025", "--json", *flags]) == 0
-    advice = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    advice = last_json(capsys)
     # Then: rated 0.0240 + 0.0240 + 0.0120 + 0.0060 = 0.0660 per minute; peaks out 2, in 1,
     # together 3 (10:02:00-10:02:05: o1, o2, i1); dedicated 0.05 < two-way 0.075;
     # per channel cheaper by 0.0160. April's call is outside the range

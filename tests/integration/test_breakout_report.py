@@ -15,7 +15,12 @@ from shared.cli.main import main
 from shared.formats.breakout_report import COST_CHART, DAILY_CHART
 from shared.formats.svg_chart import PALETTE
 from shared.local.stack import LocalStack
-from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
+from tests.integration.stack_helpers import (
+    add_prepaid_tenant,
+    last_json,
+    rate_dropped_file,
+    state_dir_for,
+)
 from tests.support.browser import chart_boxes, count_colour, count_ink, screenshot, window_for
 
 
@@ -96,7 +101,7 @@ def test_offline_breakout_with_margin_matches_the_hand_computation(
         "cost", "buy_cost", "margin", "margin_pct", "buy_unrated", "currency",
     ]
     assert rows == EXPECTED
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    printed = last_json(capsys)
     assert printed[0]["margin"] == "0.0171" and printed[3]["acd"] is None
 
 

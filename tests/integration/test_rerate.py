@@ -13,7 +13,12 @@ import pytest
 from shared.adapters.dynamodb import DynamoUsageStore, UsageTables
 from shared.cli.main import main
 from shared.local.stack import LocalStack
-from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
+from tests.integration.stack_helpers import (
+    add_prepaid_tenant,
+    last_json,
+    rate_dropped_file,
+    state_dir_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +76,11 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     rerate = ["rerate", "--tenant", "rr-t", "--from", "2026-03-01", "--to", "2026-03-31",
               "--card", str(fixed), "--json", *flags]
     assert main([*rerate, "--dry-run"]) == 0
-    dry = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    dry = last_json(capsys)
     assert (dry["changed"], dry["written"], dry["total_difference"]) == (3, 0, "-0.0088")
     assert store.balance("rr-t") == D("4.8602")
     assert main(rerate) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = last_json(capsys)
 
     # Then the three German calls of March change: at 0.0120, 78 s → 0.0156 (-0.0026),
     # 60 s → 0.0120 (-0.0020), 126 s → 0.0252 (-0.0042): -0.0088; UK and April untouched
@@ -121,7 +126,7 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
 
     # And the same re-rate again writes nothing
     assert main(rerate) == 0
-    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    again = last_json(capsys)
     assert (again["changed"], again["written"], again["unchanged"]) == (0, 0, 4)
     assert len([e for e in store.ledger_entries("rr-t") if e.kind == "rerate"]) == 3
     assert store.balance("rr-t") == D("4.8690") == store.ledger_sum("rr-t")
@@ -131,14 +136,14 @@ def test_a_rate_fix_becomes_exact_idempotent_adjustments(
     revert = ["rerate", "--tenant", "rr-t", "--from", "2026-03-01", "--to", "2026-03-31",
               "--card", "rr-card", "--json", *flags]
     assert main(revert) == 0
-    back = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    back = last_json(capsys)
     # Then the three calls go back (+0.0088 more), the balance with them
     assert (back["written"], back["total_difference"]) == (3, "0.0088")
     assert store.balance("rr-t") == D("4.8602") == store.ledger_sum("rr-t")
     assert store.breakouts("rr-t", "2026-03-02", "2026-03-02")[0]["cost"] == D("0.0182")
     # and running the first fix again applies none of its entries a second time
     assert main(rerate) == 0
-    third = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    third = last_json(capsys)
     assert (third["written"], third["already"], third["conflicts"]) == (0, 0, 3)
     assert store.balance("rr-t") == D("4.8602") == store.ledger_sum("rr-t")
     march = {row.call_id: row for row in store.rated_calls("rr-t", "2026-03")}

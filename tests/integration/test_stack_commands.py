@@ -11,7 +11,12 @@ import pytest
 
 from shared.cli.main import main
 from shared.local.stack import LocalStack
-from tests.integration.stack_helpers import add_prepaid_tenant, rate_dropped_file, state_dir_for
+from tests.integration.stack_helpers import (
+    add_prepaid_tenant,
+    last_json,
+    rate_dropped_file,
+    state_dir_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +57,12 @@ def test_a_tenant_set_up_and_rated_through_the_cli(
     capsys.readouterr()
     # Then the balance is 1.00 - 0.2400 = 0.7600, equal to the ledger, and calls are allowed
     assert main(["balance", "--tenant", "cli-t", "--json", *flags]) == 0
-    balance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    balance = last_json(capsys)
     assert (balance["balance"], balance["ledger_sum"]) == ("0.7600", "0.7600")
     assert balance["outbound_allowed"] and balance["consistent"]
     # and the breakout shows 2 attempts, 1 answered, 120 s billed, 0.2400 for Germany
     assert main(["breakout", "--tenant", "cli-t", "--json", *flags]) == 0
-    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = last_json(capsys)
     assert [
         (r["day"], r["destination"], r["attempts"], r["answered"], r["billed_ms"], r["cost"])
         for r in rows
