@@ -24,28 +24,14 @@ from pypdf import PdfReader
 
 from shared.adapters.dynamodb import DynamoTenantDirectory
 from shared.adapters.invoice_store import DynamoInvoiceStore
-from shared.domain.tenants import BillingMode, TenantSettings
 from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
 from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
 from shared.local.stack import LocalStack
+from tests.integration.invoice_cycle_steps import postpaid_tenant_with_october_calls, scheduled
 from tests.integration.stack_helpers import state_dir_for
 from tests.unit.cli.conftest import Billing, billing_runner
 
 pytestmark = pytest.mark.integration
-
-EVENTS = Path(__file__).resolve().parents[2] / "functions" / "invoice_cycle" / "events"
-OCT_5 = 1_791_194_400_000  # 2026-10-05T10:00:00Z
-OCT_20 = 1_792_490_400_000  # 2026-10-20T10:00:00Z
-
-
-def scheduled(job: str, stack: LocalStack, time: str = "2026-11-02T02:00:00Z") -> dict[str, Any]:
-    """The event EventBridge delivers when the rule named for ``job`` fires."""
-    event: dict[str, Any] = json.loads((EVENTS / f"{job.replace('-', '_')}.json").read_text())
-    rule = f"telecom-billing-local-{job}"
-    event["resources"] = [f"arn:aws:events:{stack.region}:{stack.account_id}:rule/{rule}"]
-    event["time"] = time
-    return event
-
 
 class Cycle:
     def __init__(self, stack: LocalStack, stripe: FakeStripe) -> None:
@@ -65,18 +51,7 @@ class Cycle:
         self.directory = DynamoTenantDirectory(dynamodb, self.env["TENANTS_TABLE"])
 
     def tenant(self, tenant: str) -> None:
-        self.directory.put(TenantSettings(tenant_id=tenant, card="retail-usd", currency="USD",
-                                          mode=BillingMode.POSTPAID))
-        for call_id, cost, answered in (("c1", "10.00", OCT_5), ("c2", "2.50", OCT_20)):
-            self.dynamodb.put_item(TableName=self.env["RATED_CALLS_TABLE"], Item={
-                "call_key": {"S": f"{tenant}#{call_id}"}, "tenant": {"S": tenant},
-                "call_id": {"S": call_id}, "status": {"S": "rated"}, "cost": {"N": cost},
-                "currency": {"S": "USD"}, "service": {"S": "voice"}, "direction": {"S": "out"},
-                "billed_ms": {"N": "60000"}, "quantity": {"N": "1"},
-                "answer_ms": {"N": str(answered)}, "start_ms": {"N": str(answered - 5000)},
-                "tenant_period": {"S": f"{tenant}#2026-10"},
-                "answered_at": {"S": f"{answered}#{call_id}"},
-            })
+        postpaid_tenant_with_october_calls(self.dynamodb, self.env, tenant)
 
     def counter(self) -> int:
         return self.store.last_number("INV")
@@ -86,12 +61,6 @@ class Cycle:
             result: dict[str, Any] = load_handler(self.stack, "InvoiceCycleFunction")(
                 event, LocalLambdaContext(function_name="invoice_cycle"))
             return result
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
 
 
 @pytest.fixture

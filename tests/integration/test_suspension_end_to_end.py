@@ -24,17 +24,16 @@ import pytest
 from shared.adapters.dynamodb import DynamoTenantDirectory
 from shared.adapters.invoice_store import DynamoInvoiceStore
 from shared.adapters.payments_store import DynamoPaymentRecords
-from shared.domain.tenants import AccountStatus, BillingMode, TenantSettings
+from shared.domain.tenants import AccountStatus
 from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
 from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
 from shared.local.stack import LocalStack
 from tests.fakes.payments import TEST_SECRET, event, payment_intent, sign
+from tests.integration.invoice_cycle_steps import postpaid_tenant_with_october_calls, scheduled
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-OCT_5 = 1_791_194_400_000  # 2026-10-05T10:00:00Z
-OCT_20 = 1_792_490_400_000  # 2026-10-20T10:00:00Z
 TENANT = "e2e-overdue"
 
 
@@ -62,28 +61,10 @@ class Stack:
         self.records = DynamoPaymentRecords(dynamodb, self.cycle_env["PAYMENTS_TABLE"])
 
     def tenant(self) -> None:
-        self.directory.put(TenantSettings(tenant_id=TENANT, card="retail-usd", currency="USD",
-                                          mode=BillingMode.POSTPAID))
-        for call_id, cost, answered in (("c1", "10.00", OCT_5), ("c2", "2.50", OCT_20)):
-            self.dynamodb.put_item(TableName=self.cycle_env["RATED_CALLS_TABLE"], Item={
-                "call_key": {"S": f"{TENANT}#{call_id}"}, "tenant": {"S": TENANT},
-                "call_id": {"S": call_id}, "status": {"S": "rated"}, "cost": {"N": cost},
-                "currency": {"S": "USD"}, "service": {"S": "voice"}, "direction": {"S": "out"},
-                "billed_ms": {"N": "60000"}, "quantity": {"N": "1"},
-                "answer_ms": {"N": str(answered)}, "start_ms": {"N": str(answered - 5000)},
-                "tenant_period": {"S": f"{TENANT}#2026-10"},
-                "answered_at": {"S": f"{answered}#{call_id}"},
-            })
+        postpaid_tenant_with_october_calls(self.dynamodb, self.cycle_env, TENANT)
 
     def scheduled(self, job: str, when: str) -> dict[str, Any]:
-        events = ROOT / "functions" / "invoice_cycle" / "events"
-        found: dict[str, Any] = json.loads(
-            (events / f"{job.replace('-', '_')}.json").read_text(encoding="utf-8")
-        )
-        rule = f"telecom-billing-local-{job}"
-        found["resources"] = [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}"
-                              f":rule/{rule}"]
-        found["time"] = when
+        found = scheduled(job, self.stack, when)
         with function_environment(self.cycle_env):
             result: dict[str, Any] = load_handler(self.stack, "InvoiceCycleFunction")(
                 found, LocalLambdaContext(function_name="invoice_cycle"))
@@ -105,12 +86,6 @@ class Stack:
         settings = self.directory.get(TENANT)
         assert settings is not None
         return settings.status
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as server:
-        yield server
 
 
 @pytest.fixture
