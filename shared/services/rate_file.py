@@ -342,8 +342,10 @@ def rate_native_batches(
         if item is not None:
             one(item)
 
+    keys, contents, mask = seen._keys, seen._contents, seen._mask
+    filled, room = seen._count, mask >> 1  # calls in the table; most it takes without growing
     for first, raws, fields_list, numbers, errors in batches:
-        tally.total = total
+        tally.total, seen._count = total, filled
         begin = 0
         if numbers is not None:
             assert errors is not None
@@ -357,6 +359,8 @@ def rate_native_batches(
                 continue  # blank lines are not rows
             general(first + begin - 1, raw, fields, "")
         total = tally.total
+        keys, contents, mask = seen._keys, seen._contents, seen._mask
+        filled, room = seen._count, mask >> 1
         if begin == len(raws):
             rated.write_text("".join(out))
             out.clear()
@@ -366,7 +370,6 @@ def rate_native_batches(
         line_no = first - 1
         for raw, fields in zip(raws, fields_list, strict=True):
             line_no += 1
-            slow = True
             if fields is not None and len(fields) == 14 and raw.isascii():
                 (
                     call_id,
@@ -459,7 +462,8 @@ def rate_native_batches(
                             else:
                                 plain = None
                     if plain is not None and plain is not missing:
-                        if talk and answered:
+                        priced = bool(talk and answered)
+                        if priced:
                             billed, usage, step = plain[0], plain[1], plain[2]
                             if talk > billed:
                                 count = -(-(talk - billed) // step)
@@ -470,49 +474,55 @@ def rate_native_batches(
                                 or usage < plain[4]
                                 or (plain[5] is not None and usage > plain[5])
                             ):
-                                pass  # crosses a band change, or a cap applies
-                            elif check(tenant, call_id, raw) is None:
-                                cost = plain[6].get(usage)
-                                if cost is None:
-                                    cost = fast.cost_text(usage, plain)
-                                billed_text = billed_texts.get(billed)
-                                if billed_text is None:
-                                    billed_text = billed_texts[billed] = billed_seconds_text(billed)
-                                total += cost[0]
-                                fast_rated += 1
-                                out.append(
-                                    f"{call_id},{tenant},{account},voice,{route[0]},{caller},"
-                                    f"{callee},{plain[7]},{billed_text},,{cost[1]},{rated_tail}"
-                                )
+                                plain = None  # crosses a band change, or a cap applies
+                    if plain is not None and plain is not missing:
+                        # dedupe: CallIdSet.check inlined for a free slot with room to spare
+                        key = hash((tenant, call_id)) or 1
+                        slot = key & mask
+                        if keys[slot] == 0 and filled < room:
+                            keys[slot] = key
+                            contents[slot] = hash(raw)
+                            filled += 1
+                        else:
+                            seen._count = filled
+                            repeat = check(tenant, call_id, raw)
+                            keys, contents, mask = seen._keys, seen._contents, seen._mask
+                            filled, room = seen._count, seen._mask >> 1
+                            if repeat is not None:
+                                tally.repeat(repeat, line_no, raw, call_id)
                                 continue
-                            else:
-                                slow = False  # a repeat: counted below without re-checking
-                        elif check(tenant, call_id, raw) is None:
+                        if priced:
+                            cost = plain[6].get(usage)
+                            if cost is None:
+                                cost = fast.cost_text(usage, plain)
+                            billed_text = billed_texts.get(billed)
+                            if billed_text is None:
+                                billed_text = billed_texts[billed] = billed_seconds_text(billed)
+                            total += cost[0]
+                            fast_rated += 1
+                            out.append(
+                                f"{call_id},{tenant},{account},voice,{route[0]},{caller},"
+                                f"{callee},{plain[7]},{billed_text},,{cost[1]},{rated_tail}"
+                            )
+                        else:
                             fast_unanswered += 1
                             out.append(
                                 f"{call_id},{tenant},{account},voice,{route[0]},{caller},"
                                 f"{callee},{plain[7]},0,,0,{unanswered_tail}"
                             )
-                            continue
-                        else:
-                            slow = False
-                    if not slow:
-                        # seen before: the general path would find the same, so ask again
-                        # with the same key (a second check of a known id changes nothing)
-                        repeat = check(tenant, call_id, raw)
-                        assert repeat is not None
-                        tally.repeat(repeat, line_no, raw, call_id)
                         continue
             if fields is not None and len(fields) == 1 and not raw.strip():
                 continue  # blank lines are not rows
             item = read(line_no, raw, fields, "")
             if item is not None:
-                tally.total = total
+                tally.total, seen._count = total, filled
                 one(item)
                 total = tally.total
+                keys, contents, mask = seen._keys, seen._contents, seen._mask
+                filled, room = seen._count, seen._mask >> 1
         rated.write_text("".join(out))
         out.clear()
-    tally.total = total
+    tally.total, seen._count = total, filled
     tally.rated += fast_rated
     tally.unanswered += fast_unanswered
     return tally.summary()

@@ -27,7 +27,7 @@ from shared.domain.rating.numbers import NumberingPlan
 from shared.formats import records as records_module
 from shared.formats.native_cdr import COLUMNS, NativeRows, read_native
 from shared.formats.records import PhysicalLines, csv_record_batches
-from shared.services.rate_file import RatingJob, rate_native_batches, rate_records
+from shared.services.rate_file import CallIdSet, RatingJob, rate_native_batches, rate_records
 from tests.unit.builders import NOW, PEAK_OFFPEAK_BANDS, card, compiled, ms, rate, tier
 
 PREFIXES = ["49", "4930", "44", "447", "1", "33", "55115020", "5511"]
@@ -226,6 +226,7 @@ def _fast(data: bytes, job: RatingJob) -> tuple[str, str, dict[str, Any]]:
         job,
         CsvRatedSink(rated),
         CsvRejectSink(rejects),
+        CallIdSet(capacity=1),  # 16 slots: the table grows while the fast path fills it
     )
     return rated.getvalue(), rejects.getvalue(), summary.as_dict()
 
