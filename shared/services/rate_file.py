@@ -9,14 +9,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
-from shared.domain.calls import CallRecord, CallStatus, Direction, RejectReason
+from shared.domain.calls import CallRecord, CallStatus, Direction, Encoding, RejectReason, Service
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.engine import Rating, RatingLimits, rate_call
 from shared.domain.rating.fast import PlainCalls, Plan
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.summary import FileSummary
 from shared.formats.csv_safe import FORMULA_STARTS
-from shared.formats.fields import MINUTES_Z, FieldError, parse_seconds_ms, utc_hour_ms
+from shared.formats.fields import (
+    MINUTES_Z,
+    FieldError,
+    parse_quantity,
+    parse_seconds_ms,
+    utc_hour_ms,
+)
 from shared.formats.native_cdr import DIRECTION_TEXTS, NativeRows
 from shared.formats.rated_cells import billed_seconds_text, plain_cell, plain_fragment
 from shared.formats.records import RecordBatch, RowOutcome
@@ -275,18 +281,29 @@ def rate_native_batches(
     names = plain_fragment(currency, card_name)
     names_ok = names is not None
     rated_tail, unanswered_tail = f"{names},rated,,\n", f"{names},unanswered,,\n"
-    # direction text → (its output text, slot in an hour's entry, prefix lengths by head)
-    directions: dict[str, tuple[str, int, dict[str, tuple[int, ...]], tuple[int, ...]]] = {}
+    # direction text → (its output text, then for voice and for SMS: slot in an hour's
+    # entry and the prefix lengths to try by a number's first digits)
+    directions: dict[str, Route] = {}
     for text, direction in DIRECTION_TEXTS.items():
-        index = fast.indexes.get(direction.value)
-        if index is not None:
-            slot = 1 if direction is Direction.OUT else 2
-            directions[text] = (direction.value, slot, index.by_head, index.short_lengths)
+        voice = fast.indexes.get((Service.VOICE.value, direction.value))
+        sms = fast.indexes.get((Service.SMS.value, direction.value))
+        if voice is not None or sms is not None:
+            out_slot = direction is Direction.OUT
+            directions[text] = (
+                direction.value,
+                1 if out_slot else 2,
+                voice.by_head if voice else {},
+                voice.short_lengths if voice else (),
+                3 if out_slot else 4,
+                sms.by_head if sms else {},
+                sms.short_lengths if sms else (),
+            )
+    segments: dict[tuple[str, str], tuple[int, str] | None] = {}
     tenants: dict[str, str | None] = {}
     talks: dict[str, int | None] = {}
     hours_ms: dict[str, int | None] = {}
     within_hour = MINUTES_Z
-    hours: dict[int, tuple[int, dict[str, Plan | None], dict[str, Plan | None]] | None] = {}
+    hours: dict[int, HourEntry | None] = {}
     billed_texts: dict[int, str] = {}
     missing: Any = _NOT_CACHED
     formula_starts = frozenset(FORMULA_STARTS)
@@ -303,16 +320,52 @@ def rate_native_batches(
         found = hours_ms[key] = utc_hour_ms(text, zone)
         return found
 
-    def hour_of(hour: int) -> tuple[int, dict[str, Plan | None], dict[str, Plan | None]] | None:
+    def hour_of(hour: int) -> HourEntry | None:
+        """(segment end, voice out, voice in, SMS out, SMS in plans) for a UTC hour."""
         segment = fast.hour_segment(hour)
         entry = None
         if segment is not None:
             end, active = segment
-            entry = (end, fast.prefix_plans("out", active), fast.prefix_plans("in", active))
+            plans = fast.prefix_plans
+            entry = (
+                end,
+                plans("voice", "out", active),
+                plans("voice", "in", active),
+                plans("sms", "out", active),
+                plans("sms", "in", active),
+            )
         if len(hours) >= _CACHE_LIMIT:
             hours.clear()
         hours[hour] = entry
         return entry
+
+    def segments_of(quantity: str, encoding: str) -> tuple[int, str] | None:
+        """An SMS's billed segments (and their text), or None for the general path."""
+        found: tuple[int, str] | None = None
+        if encoding in SMS_ENCODINGS:
+            try:
+                count = fast.sms_segments(
+                    parse_quantity(quantity, "quantity") if quantity else None,
+                    SMS_ENCODINGS[encoding],
+                )
+            except FieldError:
+                count = None
+            if count is not None:
+                found = (count, str(count))
+        if len(segments) >= _CACHE_LIMIT:
+            segments.clear()
+        segments[(quantity, encoding)] = found
+        return found
+
+    def moment(text: str) -> int:
+        """Epoch ms of a time field; -1 when empty, -2 when the general path must read it."""
+        if not text:
+            return -1
+        at = hours_ms.get(text[:13], missing)
+        if at is missing:
+            at = hour_ms_of(text)
+        within = within_hour.get(text[13:])
+        return -2 if at is None or within is None else at + within
 
     def tenant_of(text: str) -> str | None:
         resolved = text.strip() or default_tenant
@@ -511,6 +564,69 @@ def rate_native_batches(
                                 f"{callee},{plain[7]},0,,0,{unanswered_tail}"
                             )
                         continue
+                if (
+                    service == "sms"
+                    and not billsec
+                    and tenant is not None
+                    and route is not None
+                    and call_id
+                    and call_id[0] > " " < call_id[-1]
+                    and call_id[0] not in formula_starts
+                    and callee.isdigit()
+                    and len(callee) > max_extension
+                    and not callee.startswith(rewrite)
+                    and callee not in emergency
+                    and account[:1] not in formula_starts
+                    and caller[:1] not in formula_starts
+                ):
+                    # an SMS: billed by segments at the first of answer, start, end time
+                    units = segments.get((quantity, encoding), missing)
+                    if units is missing:
+                        units = segments_of(quantity, encoding)
+                    times = (moment(answer_text), moment(start_text), moment(end_text))
+                    at_ms = next((ms for ms in times if ms >= 0), -1)
+                    plain = None
+                    if units is not None and -2 not in times and 0 <= at_ms <= latest:
+                        hour = hours.get(at_ms // _MS_PER_HOUR, missing)
+                        if hour is missing:
+                            hour = hour_of(at_ms // _MS_PER_HOUR)
+                        if hour is not None:
+                            plans = hour[route[4]]
+                            for length in route[5].get(callee[:2], route[6]):
+                                plain = plans.get(callee[:length], missing)
+                                if plain is not missing:
+                                    break
+                            else:
+                                plain = None
+                    if plain is not None:
+                        usage = plain[1] + plain[3] * units[0]
+                        if usage < plain[4] or (plain[5] is not None and usage > plain[5]):
+                            plain = None  # a cap applies
+                    if plain is not None:
+                        key = hash((tenant, call_id)) or 1
+                        slot = key & mask
+                        if keys[slot] == 0 and filled < room:
+                            keys[slot] = key
+                            contents[slot] = hash(raw)
+                            filled += 1
+                        else:
+                            seen._count = filled
+                            repeat = check(tenant, call_id, raw)
+                            keys, contents, mask = seen._keys, seen._contents, seen._mask
+                            filled, room = seen._count, seen._mask >> 1
+                            if repeat is not None:
+                                tally.repeat(repeat, line_no, raw, call_id)
+                                continue
+                        cost = plain[6].get(usage)
+                        if cost is None:
+                            cost = fast.cost_text(usage, plain)
+                        total += cost[0]
+                        fast_rated += 1
+                        out.append(
+                            f"{call_id},{tenant},{account},sms,{route[0]},{caller},"
+                            f"{callee},{plain[7]},0,{units[1]},{cost[1]},{rated_tail}"
+                        )
+                        continue
             if fields is not None and len(fields) == 1 and not raw.strip():
                 continue  # blank lines are not rows
             item = read(line_no, raw, fields, "")
@@ -529,5 +645,25 @@ def rate_native_batches(
 
 
 _FAR = 2**62
+#: per direction text: output text, then (hour slot, lengths by head, short lengths) for
+#: voice and for SMS
+Route = tuple[
+    str,
+    int,
+    dict[str, tuple[int, ...]],
+    tuple[int, ...],
+    int,
+    dict[str, tuple[int, ...]],
+    tuple[int, ...],
+]
+#: per UTC hour: segment end, then plans for voice out, voice in, SMS out, SMS in
+HourEntry = tuple[
+    int,
+    dict[str, Plan | None],
+    dict[str, Plan | None],
+    dict[str, Plan | None],
+    dict[str, Plan | None],
+]
+SMS_ENCODINGS: dict[str, Encoding | None] = {"": None, **{e.value: e for e in Encoding}}
 _MS_PER_HOUR = 3_600_000
 _CACHE_LIMIT = 100_000

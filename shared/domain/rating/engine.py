@@ -393,7 +393,7 @@ def _rate_units(
     explain: bool,
 ) -> Rating:
     """Services priced by quantity: price × quantity / per; no increments (SPEC 3.9)."""
-    quantity = _billable_quantity(call)
+    quantity = billable_quantity(call)
     times = (call.answer_ms, call.start_ms, call.end_ms)
     event_ms = next((ms for ms in times if ms is not None), None)
     if event_ms is None:
@@ -421,7 +421,9 @@ def _rate_units(
     )
 
 
-def _billable_quantity(call: CallRecord) -> int:
+def billable_quantity(call: CallRecord) -> int:
+    """Units a service record is billed for (SMS segments, emails, fees); raises
+    RatingRejected (bad_quantity) for a quantity that is not a whole number in range."""
     raw = Decimal(1) if call.quantity is None else call.quantity
     if raw < 1 or raw > MAX_QUANTITY or raw != raw.to_integral_value():
         raise RatingRejected(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from shared.domain.calls import Direction, Service
+from shared.domain.calls import CallRecord, Direction, Encoding, Service
 from shared.domain.money import Rounding, round_call_cost
 from shared.domain.rating.calendar import MS_PER_HOUR
 from shared.domain.rating.compiled import (
@@ -32,6 +32,7 @@ from shared.domain.rating.compiled import (
     PrefixGroup,
     PrefixIndex,
 )
+from shared.domain.rating.engine import RatingRejected, billable_quantity
 
 #: (initial ms, initial cost + connect fee, increment ms, increment cost, min cost,
 #:  max cost or None, cost cache of its rounding rule, output labels, banded, decimals,
@@ -50,11 +51,13 @@ class PlainCalls:
         None when they cannot be written as they stand (that rate takes the general path)."""
         self.card = card
         self._labels = labels
-        self.indexes: dict[str, PrefixIndex | None] = {
-            direction.value: card.indexes.get((Service.VOICE, direction)) for direction in Direction
+        self.indexes: dict[tuple[str, str], PrefixIndex | None] = {
+            (service.value, direction.value): card.indexes.get((service, direction))
+            for service in (Service.VOICE, Service.SMS)
+            for direction in Direction
         }
         self._hours: dict[int, tuple[int, frozenset[str]] | None] = {}
-        self._plans: dict[tuple[str, frozenset[str]], dict[str, Plan | None]] = {}
+        self._plans: dict[tuple[str, str, frozenset[str]], dict[str, Plan | None]] = {}
         self._by_anchor: dict[int, Plan | None] = {}
         self._costs: dict[tuple[int, Rounding], dict[int, tuple[Decimal, str]]] = {}
 
@@ -70,19 +73,31 @@ class PlainCalls:
         self._hours[hour] = found
         return found
 
-    def prefix_plans(self, direction: str, active: frozenset[str]) -> dict[str, Plan | None]:
-        """Every prefix of the voice rates in ``direction`` → its plan while ``active``
-        bands are in force (None: the general engine decides)."""
-        key = (direction, active)
+    def prefix_plans(
+        self, service: str, direction: str, active: frozenset[str]
+    ) -> dict[str, Plan | None]:
+        """Every prefix of the ``service`` rates in ``direction`` (voice or SMS) → its plan
+        while ``active`` bands are in force (None: the general engine decides)."""
+        key = (service, direction, active)
         plans = self._plans.get(key)
         if plans is None:
-            index = self.indexes.get(direction)
+            index = self.indexes.get((service, direction))
             groups = index.groups if index is not None else {}
-            plans = {prefix: self._plan(group, active) for prefix, group in groups.items()}
+            units = service != Service.VOICE.value
+            plans = {prefix: self._plan(group, active, units) for prefix, group in groups.items()}
             self._plans[key] = plans
         return plans
 
-    def _plan(self, group: PrefixGroup, active: frozenset[str]) -> Plan | None:
+    def sms_segments(self, quantity: Decimal | None, encoding: Encoding | None) -> int | None:
+        """What an SMS of this quantity and encoding is billed for (the engine's rule), or
+        None when the engine would reject it."""
+        probe = CallRecord("", "", "", Service.SMS, quantity=quantity, encoding=encoding)
+        try:
+            return billable_quantity(probe)
+        except RatingRejected:
+            return None
+
+    def _plan(self, group: PrefixGroup, active: frozenset[str], units: bool) -> Plan | None:
         if any(
             rate.effective_from_ms != FAR_PAST or rate.effective_to_ms != FAR_FUTURE
             for rate in group.rates
@@ -91,24 +106,26 @@ class PlainCalls:
         anchor = next((rate for rate in group.rates if rate.rate.band in active), None)
         if anchor is None:
             return None
-        return self.anchor_plan(anchor, group.banded)
+        return self.anchor_plan(anchor, group.banded, units)
 
-    def anchor_plan(self, anchor: CompiledRate, banded: bool) -> Plan | None:
-        key = id(anchor) * 2 + banded
+    def anchor_plan(self, anchor: CompiledRate, banded: bool, units: bool) -> Plan | None:
+        """The plan of a voice rate (single tier only) or, for ``units``, of a rate priced
+        by quantity: (0, connect fee, 0, price per unit, ...)."""
+        key = id(anchor) * 4 + banded * 2 + units
         if key in self._by_anchor:
             return self._by_anchor[key]
         plan: Plan | None = None
         rate = anchor.rate
         labels = self._labels(rate.prefix, rate.destination, rate.band)
-        if anchor.single_tier and labels is not None:
+        if (units or anchor.single_tier) and labels is not None:
             tier = anchor.tiers[0]
             rule = (anchor.decimals, anchor.rounding)
             costs = self._costs.setdefault(rule, {})
             plan = (
-                anchor.initial_ms,
-                anchor.initial_cost + anchor.connect_fee,
-                tier.increment_ms,
-                tier.increment_cost,
+                0 if units else anchor.initial_ms,
+                anchor.connect_fee + (0 if units else anchor.initial_cost),
+                0 if units else tier.increment_ms,
+                anchor.quantity_cost if units else tier.increment_cost,
                 anchor.min_cost,
                 anchor.max_cost,
                 costs,

@@ -82,6 +82,10 @@ def cards(draw: st.DrawFn) -> CompiledCard:
         docs.append(rate("", "0.0500"))
     docs.append(rate("1800", "0.0220", direction="in"))
     docs.append(rate("", "0.0079", service="sms"))
+    docs.append(rate("44", "0.0300", service="sms", band="peak", connect_fee="0.001"))
+    docs.append(rate("44", "0.0100", service="sms", band="offpeak", destination="UK SMS"))
+    if draw(st.booleans()):
+        docs.append(rate("49", "0.0200", service="sms", band="peak", min_cost="0.03"))
     zone = draw(st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]))
     return compiled(card(*docs, bands=PEAK_OFFPEAK_BANDS, timezone=zone, holidays=["2026-10-26"]))
 
@@ -170,6 +174,13 @@ def rows(draw: st.DrawFn, call_id: str) -> list[str]:
         "",
         "",
     ]
+    if draw(st.integers(0, 3)) == 0:  # an SMS: quantity (characters or segments), encoding
+        fields[3] = "sms"
+        fields[10] = draw(st.sampled_from([""] * 7 + ["0"]))
+        fields[12] = draw(st.sampled_from(["", "1", "2", "160", "161", "71"] * 2 + ["0", "1.5"]))
+        fields[13] = draw(st.sampled_from(["", "gsm7", "ucs2"] * 3 + ["GSM7"]))
+        fields[9] = draw(st.one_of(st.just(""), timestamps()))  # billed at the first time given
+        fields[8] = draw(st.sampled_from([fields[8], fields[8], ""]))
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
         column = draw(st.sampled_from([*ODD_VALUES, 7, 8, 9]))
         if draw(st.booleans()):
@@ -254,6 +265,8 @@ def test_the_fast_path_rates_the_plain_calls_itself() -> None:
         card(
             rate("49", "0.0190", initial=60, increment=6, band="peak"),
             rate("49", "0.0140", initial=60, increment=6, band="offpeak"),
+            rate("49", "0.0300", service="sms", band="peak", connect_fee="0.001"),
+            rate("49", "0.0100", service="sms", band="offpeak"),
             bands=PEAK_OFFPEAK_BANDS,
         )
     )
@@ -262,6 +275,8 @@ def test_the_fast_path_rates_the_plain_calls_itself() -> None:
         "c1,acme,ext1,voice,out,4930111,4930123456,2026-03-02T09:59:00Z,"
         "2026-03-02T10:00:00Z,,61,ANSWERED,,\n"
         "c2,acme,ext1,voice,out,4930111,4930123456,2026-03-02T21:00:00Z,,,0,NO ANSWER,,\n"
+        "c3,acme,ext1,sms,out,4930111,4930123456,2026-03-02T19:59:59Z,,"
+        "2026-03-02T20:00:01Z,,,161,gsm7\n"
     ).encode()
     job = RatingJob(card=card_, now_ms=ms(NOW))
     # When the fast path rates them, with the general engine unavailable
@@ -302,4 +317,17 @@ def test_the_fast_path_rates_the_plain_calls_itself() -> None:
         "test",
         "unanswered",
     ]
-    assert summary["rated"] == 1 and summary["unanswered"] == 1
+    # and the SMS is billed at its first time given (the start, at peak): 161 GSM-7
+    # characters are 2 segments, 2 × 0.0300 + 0.001 = 0.0610
+    assert lines[3].split(",")[7:16] == [
+        "49",
+        "",
+        "peak",
+        "0",
+        "2",
+        "0.0610",
+        "USD",
+        "test",
+        "rated",
+    ]
+    assert summary["rated"] == 2 and summary["unanswered"] == 1
