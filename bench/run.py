@@ -24,15 +24,24 @@ SPEC_MIN_RATE = 150_000  # CDRs/s on one core (SPEC section 11)
 SPEC_MIN_RATIO = 0.5  # of the bare csv read+write throughput
 
 
-def _measure(job: str, *args: str) -> dict[str, float]:
-    """Run one job in a child process; it prints one JSON line with its own figures."""
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", job, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+REPEAT = 3  # runs per job; the figures are those of the run with the least CPU time
+
+
+def _measure(job: str, *args: str, repeat: int = REPEAT) -> dict[str, float]:
+    """Run one job in a child process ``repeat`` times; each prints one JSON line with its own
+    figures, and the run with the least CPU time is kept (a shared machine only ever adds
+    time; peak RSS is the largest seen)."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", job, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        runs.append(json.loads(output.strip().splitlines()[-1]))
+    best = min(runs, key=lambda figures: figures["cpu"])
+    return {**best, "rss_mb": max(figures["rss_mb"] for figures in runs)}
 
 
 def _child(job: str, args: list[str]) -> None:
@@ -169,6 +178,9 @@ def main() -> int:
         default=100_000,
         help="rows for the S3 → ledger figure (0 skips it)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=REPEAT, help="runs per job, the least CPU time kept"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -178,10 +190,15 @@ def main() -> int:
     empty = args.dir / "cdrs-header-only.csv"
     with big.open("rb") as source:
         empty.write_bytes(source.readline())
-    bare = _measure("bare", str(big), str(args.dir / "bare-out.csv"))
-    fixed = _measure("rate", str(card), str(empty), str(args.dir / "rated-empty.csv"))
-    rated = _measure("rate", str(card), str(big), str(args.dir / "rated.csv"))
-    rated_small = _measure("rate", str(card), str(small), str(args.dir / "rated-small.csv"))
+    repeat = args.repeat
+    bare = _measure("bare", str(big), str(args.dir / "bare-out.csv"), repeat=repeat)
+    fixed = _measure(
+        "rate", str(card), str(empty), str(args.dir / "rated-empty.csv"), repeat=repeat
+    )
+    rated = _measure("rate", str(card), str(big), str(args.dir / "rated.csv"), repeat=repeat)
+    rated_small = _measure(
+        "rate", str(card), str(small), str(args.dir / "rated-small.csv"), repeat=repeat
+    )
 
     def per_second(figures: dict[str, float], clock: str) -> float:
         return figures["rows"] / figures[clock]
