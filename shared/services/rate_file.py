@@ -529,10 +529,15 @@ def rate_native_batches(
                             ):
                                 plain = None  # crosses a band change, or a cap applies
                     if plain is not None and plain is not missing:
-                        # dedupe: CallIdSet.check inlined for a free slot with room to spare
+                        # dedupe: CallIdSet.check inlined (the same probing) for a new id
+                        # that fits; a known id or a full table goes to check itself
                         key = hash((tenant, call_id)) or 1
                         slot = key & mask
-                        if keys[slot] == 0 and filled < room:
+                        found = keys[slot]
+                        while found and found != key:
+                            slot = (slot + 1) & mask
+                            found = keys[slot]
+                        if found == 0 and filled < room:
                             keys[slot] = key
                             contents[slot] = hash(raw)
                             filled += 1
@@ -605,7 +610,11 @@ def rate_native_batches(
                     if plain is not None:
                         key = hash((tenant, call_id)) or 1
                         slot = key & mask
-                        if keys[slot] == 0 and filled < room:
+                        found = keys[slot]
+                        while found and found != key:
+                            slot = (slot + 1) & mask
+                            found = keys[slot]
+                        if found == 0 and filled < room:
                             keys[slot] = key
                             contents[slot] = hash(raw)
                             filled += 1
