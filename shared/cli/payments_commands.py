@@ -47,11 +47,13 @@ class PaymentsContext:
 def _state(state_dir: Path) -> dict[str, Any]:
     text = read_state_text(state_dir)
     try:
-        state: dict[str, Any] = json.loads(text)
+        state = json.loads(text)
     except ValueError as error:
         raise ValidationError(
             f"{state_dir / STATE_FILE}: unreadable local stack state ({error})"
         ) from None
+    if not isinstance(state, dict):
+        raise ValidationError(f"{state_dir / STATE_FILE}: not a local stack state file")
     return state
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli import breakout_command
-from shared.cli.local_command import DEFAULT_STATE_DIR
-from shared.cli.stack_state import read_state_text, stack_session
+from shared.cli.local_command import DEFAULT_STATE_DIR, STATE_FILE
+from shared.cli.stack_state import read_state_text, stack_function, stack_session
 from shared.domain.call_status import call_status
 from shared.domain.errors import ValidationError
 from shared.domain.tenants import BillingMode, TenantSettings
@@ -30,13 +30,16 @@ class Connected:
 
 def connect(state_dir: Path) -> Connected:
     """Clients for the stack that ``billing local up`` started (its state file says where)."""
-    state = json.loads(read_state_text(state_dir))
-    env = dict(state["functions"]["RateCallFunction"]["environment"])
-    session = stack_session(state["region"])
-    clients = {
-        name: session.client(name, endpoint_url=state["endpoint"]) for name in ("dynamodb", "s3")
-    }
-    return Connected(env, clients, state["resources"]["CdrBucket"]["ref"])
+    env, endpoint, region = stack_function(state_dir, "RateCallFunction")
+    try:
+        bucket = str(json.loads(read_state_text(state_dir))["resources"]["CdrBucket"]["ref"])
+    except (KeyError, TypeError):
+        raise ValidationError(
+            f"{state_dir / STATE_FILE}: not a local stack state file with CdrBucket"
+        ) from None
+    session = stack_session(region)
+    clients = {name: session.client(name, endpoint_url=endpoint) for name in ("dynamodb", "s3")}
+    return Connected(env, clients, bucket)
 
 
 def tenant_settings(connected: Connected, tenant: str) -> TenantSettings:
