@@ -33,6 +33,8 @@ from shared.services.rate_file import CallIdSet, RatingJob, rate_native_batches,
 
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 _PROGRESS_EVERY = 8192
+#: most calls the dedupe table is sized for before any is read (2**21 slots, 32 MB)
+_PRESIZE_CALLS = (1 << 20) - 1
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,8 +92,9 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
             batches = _batches_with_progress(lines, size, args.progress, files)
             files.enter_context(_fewer_collections())
             # sized for the file up front (about 128 bytes a row), so the table is not
-            # rebuilt several times on the way to a million calls
-            seen = CallIdSet(capacity=max(size // 128, 1))
+            # rebuilt several times on the way to a million calls; at most 32 MB ahead of
+            # need (a bigger file's table grows as its calls come)
+            seen = CallIdSet(capacity=min(max(size // 128, 1), _PRESIZE_CALLS))
             return rate_native_batches(
                 batches, NativeRows(context.tenant, context.zone), job, rated, rejects, seen
             )
