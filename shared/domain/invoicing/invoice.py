@@ -19,7 +19,7 @@ from shared.domain.invoicing.lines import InvoiceLine
 from shared.domain.invoicing.numbering import parse_number
 from shared.domain.invoicing.periods import BillingPeriod
 from shared.domain.invoicing.tax import Party, TaxGroup, tax_groups
-from shared.domain.money import round_invoice_amount
+from shared.domain.money import minor_units, round_invoice_amount
 
 #: net days from issue to due date unless the tenant says otherwise; the due date is day 0
 #: of the dunning timeline (warned on days 7 and 13, suspended on day 14 past due)
@@ -68,16 +68,18 @@ class Settlement(BaseModel):
     on: date
 
 
-def _sum(values: list[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))
+def _sum(values: list[Decimal], currency: str) -> Decimal:
+    """Amounts already in minor units, summed; nothing sums to 0 in minor units too (0.00 USD,
+    0 JPY), so an empty invoice prints like any other."""
+    return sum(values, Decimal(0).scaleb(-minor_units(currency)))
 
 
 def _totals(
     lines: tuple[InvoiceLine, ...], currency: str
 ) -> tuple[tuple[TaxGroup, ...], Decimal, Decimal]:
     groups = tax_groups(lines, currency)
-    subtotal = _sum([line.amount for line in lines if line.charged])
-    tax = _sum([group.amount for group in groups])
+    subtotal = _sum([line.amount for line in lines if line.charged], currency)
+    tax = _sum([group.amount for group in groups], currency)
     return groups, subtotal, tax
 
 
@@ -146,7 +148,7 @@ class Invoice(BaseModel):
 
     @property
     def paid(self) -> Decimal:
-        return _sum([settlement.amount for settlement in self.settlements])
+        return _sum([settlement.amount for settlement in self.settlements], self.currency)
 
     @property
     def balance_due(self) -> Decimal:

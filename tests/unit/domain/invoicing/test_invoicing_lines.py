@@ -294,3 +294,24 @@ def test_negative_tax_rates_are_refused_when_rules_load() -> None:
     with pytest.raises(ValueError, match="kinds"):
         TaxRules.model_validate({"country": "DE", "surcharges": [
             {"name": "levy", "rate": "1", "kinds": ["phone"]}]})
+
+
+# ------------------------------------------------------------------------------ empty
+
+
+def test_an_invoice_with_nothing_charged_totals_zero_in_minor_units() -> None:
+    empty = invoice()
+
+    # no lines: 0 EUR written with its two minor-unit places, like every other amount
+    assert [str(a) for a in (empty.subtotal, empty.tax, empty.total)] == ["0.00"] * 3
+    issued = empty.issue("INV-000001", date(2026, 2, 1), 14)
+    assert (str(issued.paid), str(issued.balance_due)) == ("0.00", "0.00")
+
+
+def test_a_yen_invoice_with_nothing_charged_totals_zero_without_places() -> None:
+    empty = build_invoice(
+        tenant="acme", period=JAN, currency="JPY", prepaid=False, seller=SELLER,
+        buyer=BUYER, tax_rules=TAX, rows=(),
+    )
+
+    assert str(empty.total) == "0"  # JPY has no minor unit
