@@ -28,6 +28,10 @@ from shared.ports import TenantDirectory
 INVOICE_CREDIT_RANKS: dict[str, int] = {"pending": 1, "applied": 2}
 MAX_CREDIT_ID = 64
 MAX_REASON = 200
+#: the largest amount a credit note or one-time charge takes (the currency's major units):
+#: far above any real credit, and small enough that a line, its tax and the invoice total
+#: stay exact in Decimal's 28 digits and storable in DynamoDB
+MAX_AMOUNT = Decimal("999999999")
 
 
 class InvoiceCreditRecords(Protocol):
@@ -81,6 +85,8 @@ def parse_amount(text: str, currency: str) -> Decimal:
         raise ValidationError(f"--amount must be an amount like 12.50, got {text!r}") from None
     if not amount.is_finite() or amount <= 0:
         raise ValidationError(f"--amount must be positive, got {text!r}")
+    if amount > MAX_AMOUNT:
+        raise ValidationError(f"--amount must be at most {MAX_AMOUNT}, got {text!r}")
     exact = from_minor_units(to_minor_units(amount, currency), currency)
     if exact != amount:
         raise ValidationError(

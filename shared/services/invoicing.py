@@ -230,6 +230,11 @@ def invoice_tenant(settings: TenantSettings, deps: InvoicingDeps) -> TenantRun:
     return TenantRun(tenant, period.key, outcome, invoice.number, result, tuple(overdue))
 
 
+#: a one-time charge's quantity: at most this, to 6 decimals (with ``MAX_AMOUNT`` a line
+#: stays exact in Decimal's 28 digits, so one bad charge cannot stop an invoice run)
+MAX_CHARGE_QUANTITY = Decimal(1_000_000)
+_QUANTITY_STEP = Decimal("0.000001")
+
 #: at most this many missed periods are caught up in one run (a year)
 MAX_CATCH_UP_PERIODS = 12
 
@@ -426,6 +431,11 @@ def add_one_time_charge(
         raise ValidationError(f"--quantity must be a number, got {quantity_text!r}") from None
     if not quantity.is_finite() or quantity <= 0:
         raise ValidationError(f"--quantity must be positive, got {quantity_text!r}")
+    if quantity > MAX_CHARGE_QUANTITY or quantity != quantity.quantize(_QUANTITY_STEP):
+        raise ValidationError(
+            f"--quantity must be at most {MAX_CHARGE_QUANTITY} with at most 6 decimal places, "
+            f"got {quantity_text!r}"
+        )
     period = (BillingPeriod.parse(period_text, settings.timezone) if period_text
               else BillingPeriod.containing(now_ms, settings.timezone))
     charge = PendingCharge(tenant, ident, period.key, text, price, quantity)

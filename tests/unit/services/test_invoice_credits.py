@@ -75,6 +75,9 @@ def test_credits_are_per_tenant_and_the_same_id_may_serve_two_tenants() -> None:
         ("acme", "cn", "NaN", "r", "positive"),
         ("acme", "cn", "1.001", "r", "decimal places"),
         ("yen", "cn", "1.5", "r", "decimal places"),
+        # beyond what Decimal's 28 digits can quantize (was InvalidOperation, exit 3)
+        ("acme", "cn", "1e400", "r", "at most 999999999"),
+        ("acme", "cn", "1000000000", "r", "at most 999999999"),
         ("acme", "cn", "1.00", " ", "--reason"),
     ],
 )

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from shared.domain.errors import ValidationError
 from shared.domain.invoicing.tax import Party, TaxProfile, TaxRules
 from shared.domain.tenants import BillingMode, TenantSettings
 from shared.services.invoice_credits import issue_invoice_credit
@@ -367,6 +368,27 @@ def test_a_number_port_is_charged_once_on_the_next_invoice() -> None:
         Decimal("37.50"), Decimal("7.50"), Decimal("45.00"))
     assert november.subtotal == Decimal("0")
     assert world.store.charges["charge#globex#port-1"].billed_by == october.number
+
+
+@pytest.mark.parametrize(("amount", "quantity", "message"), [
+    # an amount Decimal's 28 digits cannot quantize (was InvalidOperation, exit 3)
+    ("1e400", "1", "--amount"),
+    # a quantity DynamoDB cannot store (was decimal.Overflow at the adapter, exit 3), or one
+    # whose line would overflow the invoice run of every later tenant
+    ("25.00", "1e400", "--quantity"),
+    ("25.00", "1000001", "--quantity"),
+    ("25.00", "1.0000001", "--quantity"),
+])
+def test_a_one_time_charge_out_of_range_is_one_input_error_and_records_nothing(
+    amount: str, quantity: str, message: str
+) -> None:
+    world = World()
+
+    with pytest.raises(ValidationError, match=message):
+        add_one_time_charge("globex", "port-1", "Number port", amount, quantity, None,
+                            world.tenants, world.store, ms("2026-10-15T00:00:00"))
+
+    assert world.store.pending_charges("globex") == []
 
 
 def test_a_prepaid_invoice_lists_the_periods_top_ups_as_receipts_not_charges() -> None:
