@@ -46,6 +46,7 @@ def extend(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _normalise_days(args)
     if args.cdrs is not None or args.card is not None:
         if args.cdrs is None or args.card is None:
             raise ValidationError("offline breakout needs both --cdrs and --card")
@@ -68,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(lines, currency)
     return 0
+
+
+def _normalise_days(args: argparse.Namespace) -> None:
+    """``--from``/``--to`` as YYYY-MM-DD (both filters compare days as text), checked once
+    for the offline and the local report: a day that is not one, or a range the wrong way
+    round, is one input error, never an empty report."""
+    days = {flag: parse_day(value, flag) for value, flag in (
+        (args.day_from, "--from"), (args.day_to, "--to")) if value is not None}
+    if "--from" in days and "--to" in days and days["--to"] < days["--from"]:
+        raise ValidationError(f"--to {days['--to']} is before --from {days['--from']}")
+    args.day_from = days["--from"].isoformat() if "--from" in days else None
+    args.day_to = days["--to"].isoformat() if "--to" in days else None
 
 
 def _print(lines: list[BreakoutLine], currency: str) -> None:
@@ -105,9 +118,6 @@ def _local(args: argparse.Namespace) -> tuple[list[BreakoutLine], str, str]:
     from shared.adapters.dynamodb import DynamoTenantDirectory
     from shared.cli.stack_commands import _store, connect
 
-    for value, flag in ((args.day_from, "--from"), (args.day_to, "--to")):
-        if value is not None:
-            parse_day(value, flag)
     connected = connect(args.state_dir)
     store = _store(connected)
     rows = store.breakouts(args.tenant, args.day_from, args.day_to)

@@ -126,6 +126,32 @@ def test_breakout_bad_input_is_one_line(
     )
 
 
+@pytest.mark.parametrize(("days", "message"), [
+    # offline, --from/--to were compared as text: an impossible date, another spelling or a
+    # range the wrong way round printed an empty or wrong report and exit 0
+    (["--from", "2026-02-30"], "--from: '2026-02-30' is not a date (expected YYYY-MM-DD)"),
+    (["--to", "03/03/2026"], "--to: '03/03/2026' is not a date (expected YYYY-MM-DD)"),
+    (["--from", "2026-03-03", "--to", "2026-03-02"], "--to 2026-03-02 is before --from 2026-03-03"),
+])
+def test_offline_breakout_bad_days_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: list[str], message: str
+) -> None:
+    sell, _buy, cdrs = _files(tmp_path)
+    assert main(["breakout", "--cdrs", str(cdrs), "--card", str(sell), *days]) == 2
+    assert capsys.readouterr().err.strip() == f"billing: error: {message}"
+
+
+def test_offline_breakout_reads_a_day_in_iso_basic_form_as_that_day(tmp_path: Path) -> None:
+    # 20260303 is 2026-03-03 (ISO 8601 basic form): as text it sorted after every day
+    sell, _buy, cdrs = _files(tmp_path)
+    out = tmp_path / "breakout.csv"
+    assert main(["breakout", "--cdrs", str(cdrs), "--card", str(sell), "--csv", str(out),
+                 "--from", "20260303"]) == 0
+    _header, *rows = _csv_rows(out)
+    assert [row[:2] for row in rows] == [["2026-03-03", "Germany"],
+                                         ["2026-03-03", "United Kingdom"]]
+
+
 @pytest.mark.integration
 def test_local_breakout_with_margin_csv_and_html_charts(
     local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
