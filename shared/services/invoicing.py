@@ -291,6 +291,8 @@ def domain_builder(
                     amount=Decimal(str(entry.get("difference") or 0)),
                     reason=f"re-rated call {entry.get('call_id') or entry['entry_id']}",
                     period=str(entry.get("period") or ""),
+                    # one line per re-rate run and period, summed before its one rounding
+                    group=str(entry.get("run_id") or ""),
                 )
                 for entry in inputs.adjustments
             ],

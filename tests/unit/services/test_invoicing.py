@@ -296,6 +296,26 @@ def test_a_rerate_of_an_invoiced_period_is_an_adjustment_on_the_next_invoice_onc
     assert december.subtotal == Decimal("0")
 
 
+def test_a_rerate_runs_sub_cent_changes_are_summed_into_one_line_before_rounding() -> None:
+    # Given October invoiced, then one re-rate run (run1) raising four calls by 0.004 each
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    world.rerates.entries["globex"] = [{
+        "entry_id": f"rerate#run1#{call}", "period": "2026-10", "run_id": "run1",
+        "difference": Decimal("0.004"), "amount": Decimal("-0.004"), "call_id": call,
+    } for call in ("c1", "c2", "c3", "c4")]
+
+    world.run_on("2026-12-02T00:00:00")
+
+    (november,) = world.issued("2026-11")
+    # one line for the run: 4 × 0.004 = 0.016 → 0.02 (each alone rounds to 0.00 and the
+    # fix would be rounded away call by call); VAT 20 %: 0.004 → 0.00; total 0.02
+    assert [(line["kind"], line["amount"], line["quantity"], line["reference"])
+            for line in november.document["lines"]] == [("adjustment", "0.02", "4", "run1")]
+    assert november.total == Decimal("0.02")
+
+
 def test_pay_now_pays_the_oldest_open_invoice_first_and_once_per_payment() -> None:
     # Given October (15.00) and November (6.00 = 5.00 + VAT) open, a card on file
     world = World(customers={"globex": "cus_1"})
