@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from shared.domain.errors import ValidationError
 from shared.domain.invoicing.invoice import Invoice
 from shared.domain.invoicing.payments import allocate_payment
-from shared.domain.money import from_minor_units, to_minor_units
+from shared.domain.money import from_minor_units, minor_units, to_minor_units
 from shared.domain.payments import Charge
 from shared.observability import logger
 from shared.ports import PaymentGateway
@@ -246,6 +246,12 @@ def pay_now(
             raise ValidationError(
                 f"--amount must be more than 0 and at most the {due} {currency} due, "
                 f"got {wanted}"
+            )
+        if from_minor_units(to_minor_units(wanted, currency), currency) != wanted:
+            # Stripe takes whole minor units: never charge another amount than was asked
+            raise ValidationError(
+                f"--amount {wanted} has more than {minor_units(currency)} decimal places "
+                f"for {currency}"
             )
         if customer is None:
             return PayNowResult("no_card")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared.domain.errors import ValidationError
-from shared.domain.money import from_minor_units, to_minor_units
+from shared.domain.money import from_minor_units, minor_units, to_minor_units
 from shared.domain.payments import (
     AUTHENTICATION_HOLD_SECONDS,
     Charge,
@@ -48,6 +48,8 @@ from shared.ports import (
 
 #: manual top-ups below this (in the tenant's currency) are refused (SPEC section 1)
 DEFAULT_MANUAL_MINIMUM = Decimal("5.00")
+#: and above this (far above any real top-up; keeps the gateway's quantize exact)
+MANUAL_MAXIMUM = Decimal("999999999")
 #: a slot still pending this long after its claim is stale: its message has left the queue
 #: (5 receives x 180 s visibility, then the dead-letter queue), so the next trigger finishes it
 STALE_CLAIM_SECONDS = 3600
@@ -91,6 +93,17 @@ def recharge(request: RechargeRequest, deps: RechargeDeps) -> RechargeResult:
     if manual and amount < deps.manual_minimum:
         raise ValidationError(
             f"a manual top-up is at least {deps.manual_minimum} {settings.currency}, got {amount}"
+        )
+    if manual and amount > MANUAL_MAXIMUM:
+        raise ValidationError(
+            f"a manual top-up is at most {MANUAL_MAXIMUM} {settings.currency}, got {amount}"
+        )
+    if manual and from_minor_units(to_minor_units(amount, settings.currency),
+                                   settings.currency) != amount:
+        # Stripe takes whole minor units: never charge another amount than was asked
+        raise ValidationError(
+            f"a manual top-up of {amount} has more than {minor_units(settings.currency)} "
+            f"decimal places for {settings.currency}"
         )
     if not manual and deps.balances.balance(request.tenant) >= settings.low_balance_threshold:
         return RechargeResult("not_needed")

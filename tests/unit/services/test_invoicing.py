@@ -316,6 +316,31 @@ def test_a_rerate_runs_sub_cent_changes_are_summed_into_one_line_before_rounding
     assert november.total == Decimal("0.02")
 
 
+@pytest.mark.parametrize(("amount", "message"), [
+    ("5.005", "more than 2 decimal places for USD"),
+    ("0.001", "more than 2 decimal places for USD"),
+    ("1e400", "at most the 15.00 USD due"),  # never reaches the quantize (InvalidOperation)
+])
+def test_pay_now_refuses_an_amount_finer_than_the_currency_and_charges_nothing(
+    amount: str, message: str
+) -> None:
+    # Given October open (15.00 USD) and a card on file
+    world = World(customers={"globex": "cus_1"})
+    world.gateway.outcome = "declined"
+    october_usage(world)
+    run_invoicing(world.deps())
+    charged_before = len(world.gateway.intents)
+    payer = AutopayDeps(world.store, world.gateway, world.customers)
+
+    # When 5.005 (or 0.001) is asked for: Stripe takes whole cents, so it was silently charged
+    # 5.00 (or a 0-cent intent was attempted)
+    with pytest.raises(ValidationError, match=message):
+        pay_now("globex", Decimal(amount), "r1", payer)
+
+    # Then no payment intent was created
+    assert len(world.gateway.intents) == charged_before
+
+
 def test_pay_now_pays_the_oldest_open_invoice_first_and_once_per_payment() -> None:
     # Given October (15.00) and November (6.00 = 5.00 + VAT) open, a card on file
     world = World(customers={"globex": "cus_1"})

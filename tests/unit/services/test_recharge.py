@@ -161,6 +161,25 @@ def test_a_manual_top_up_has_a_minimum_of_5_00() -> None:
     assert world.balance("acme") == Decimal("105.00")
 
 
+@pytest.mark.parametrize(("amount", "message"), [
+    # Stripe takes whole cents: 20.005 was charged as 20.00 (not what was asked)
+    ("20.005", "more than 2 decimal places for EUR"),
+    # beyond Decimal's 28 digits: the quantize at the gateway edge raised InvalidOperation
+    ("1e400", "at most 999999999"),
+])
+def test_a_manual_top_up_the_gateway_cannot_charge_exactly_is_refused(
+    amount: str, message: str
+) -> None:
+    world = World()
+    world.start_balance = Decimal("100")
+
+    with pytest.raises(ValidationError, match=message):
+        world.run("manual-1", Decimal(amount))
+
+    assert world.gateway.intents == {}
+    assert world.balance("acme") == Decimal("100")
+
+
 def test_a_trigger_that_read_the_balance_before_another_recharge_landed_charges_nothing() -> None:
     # Given evt-1 read acme's 4.00 balance, then evt-2's whole recharge ran (credited 50.00,
     # slot released) before evt-1 claimed the slot
