@@ -193,9 +193,13 @@ def run_invoicing(deps: InvoicingDeps, tenants: Iterable[str] | None = None) -> 
             continue
         try:
             runs.append(invoice_tenant(settings, deps))
-        except BillingError as error:
+        except Exception as error:  # reported; the other tenants go on (every step resumes)
+            # not only BillingError: a Stripe timeout, an S3 or SES error or a stored document
+            # that no longer loads would otherwise stop the run at this tenant on every retry
             logger.exception("invoicing failed", extra={"tenant": tenant})
-            runs.append(TenantRun(tenant, "", "failed", error=str(error)))
+            message = str(error) if isinstance(error, BillingError) else (
+                f"{type(error).__name__}: {error}")
+            runs.append(TenantRun(tenant, "", "failed", error=message))
     return RunReport(tuple(runs))
 
 
