@@ -336,9 +336,13 @@ def issue_invoice(
         adjusted = set(previous.adjusted_entries) if previous else set()
         entries = [entry for entry in deps.adjustments.rerate_entries(tenant)
                    if str(entry.get("period") or "") <= period.key]
+        # a late call is billed now at its stored cost, which a re-rate already changed in
+        # place: its entries are in that price (and are recorded as adjusted below)
+        billed_late = {call_id for call_ids in late_ids.values() for call_id in call_ids}
         adjustments = [
             entry for entry in entries
             if str(entry.get("period")) < period.key and entry["entry_id"] not in adjusted
+            and str(entry.get("call_id") or "") not in billed_late
         ] if previous is not None else []
         charges = [c for c in deps.store.pending_charges(tenant) if c.period <= period.key]
         draft = deps.build(DraftInputs(settings, period, usage, credits, late, adjustments,

@@ -300,6 +300,28 @@ def test_a_rerate_of_an_invoiced_period_is_an_adjustment_on_the_next_invoice_onc
     assert december.subtotal == Decimal("0")
 
 
+def test_a_late_call_rerated_before_the_next_invoice_is_billed_once_at_its_new_price() -> None:
+    # Given October invoiced (12.50), then a late October call l1 rated at 1.00 and re-rated
+    # to 1.20 (the re-rate prices the stored call in place and writes a +0.20 entry)
+    world = World()
+    october_usage(world)
+    run_invoicing(world.deps())
+    world.usage.add("globex", "2026-10", Row("l1", Decimal("1.20"), ms("2026-10-30T10:00:00")))
+    world.rerates.entries["globex"] = [{
+        "entry_id": "rerate#run1#l1", "period": "2026-10", "run_id": "run1",
+        "difference": Decimal("0.20"), "amount": Decimal("-0.20"), "call_id": "l1",
+    }]
+
+    world.run_on("2026-12-02T00:00:00")
+
+    # Then November bills l1 once, as a late line at 1.20: the +0.20 is already in that
+    # price, so no adjustment line adds it again (1.40 for a 1.20 call); VAT 0.24
+    (november,) = world.issued("2026-11")
+    assert [(line["kind"], line["amount"]) for line in november.document["lines"]] == [
+        ("late_usage", "1.20")]
+    assert november.total == Decimal("1.44")
+
+
 def test_a_rerate_runs_sub_cent_changes_are_summed_into_one_line_before_rounding() -> None:
     # Given October invoiced, then one re-rate run (run1) raising four calls by 0.004 each
     world = World()
