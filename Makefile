@@ -110,6 +110,9 @@ build-SharedLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/python"
 	cp -R shared "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python/shared" -type d -name __pycache__ -prune -exec rm -rf {} +
+	# the optional rating accelerator (setup.py) is built for this host and only `billing rate`
+	# uses it: its sources and build never go to Lambda, which runs the pure-Python code
+	find "$(ARTIFACTS_DIR)/python/shared" -type f \( -name '*.so' -o -name '*.c' -o -name '*.pyx' \) -delete
 	$(LAYER_PY) -m pip install $(PIP_QUIET) --target "$(ARTIFACTS_DIR)/python" \
 	  --platform $(LAYER_PLATFORM) --implementation cp --python-version 3.12 --only-binary=:all: \
 	  $(RUNTIME_DEPS)

@@ -136,3 +136,13 @@ class InvoiceCycleSettings(BaseSettings):
     )
     stripe_api_base: str | None = Field(default=None, validation_alias="STRIPE_API_BASE")
     notification_sender: str | None = Field(default=None, validation_alias="NOTIFICATION_SENDER")
+
+
+class OfflineRatingSettings(BaseSettings):
+    """`billing rate` (offline): which implementation of the native fast path runs."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    #: true (1): the pure-Python fast path even where the compiled one was built
+    #: (docs/rating.md, performance); both write the same bytes
+    pure_python: bool = Field(default=False, validation_alias="BILLING_PURE_PYTHON")

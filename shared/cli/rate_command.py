@@ -23,6 +23,7 @@ from shared.cli.options import (
     numbering_plan,
     reader_context,
 )
+from shared.config import OfflineRatingSettings
 from shared.domain.calls import CallRecord
 from shared.domain.summary import FileSummary
 from shared.formats.cdr_formats import open_records
@@ -96,7 +97,13 @@ def rate_file(args: argparse.Namespace) -> FileSummary:
             # need (a bigger file's table grows as its calls come)
             seen = CallIdSet(capacity=min(max(size // 128, 1), _PRESIZE_CALLS))
             return rate_native_batches(
-                batches, NativeRows(context.tenant, context.zone), job, rated, rejects, seen
+                batches,
+                NativeRows(context.tenant, context.zone),
+                job,
+                rated,
+                rejects,
+                seen,
+                pure=OfflineRatingSettings().pure_python,
             )
         records = _with_progress(records, lines, size, args.progress, files)
         return rate_records(records, job, rated, rejects)

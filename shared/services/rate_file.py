@@ -242,7 +242,7 @@ _PLAIN_DISPOSITIONS = frozenset({"", "ANSWERED", "ANSWER"})
 _NOT_CACHED = object()
 
 
-def rate_native_batches(
+def rate_native_batches_pure(
     batches: Iterable[RecordBatch],
     rows: NativeRows,
     job: RatingJob,
@@ -257,6 +257,9 @@ def rate_native_batches(
     :class:`~shared.domain.rating.fast.PlainCalls` straight into output rows; any other
     record takes the general path (``NativeRows.read`` then the engine) in its place, so
     the output order is the input order. A property test checks both agree row for row.
+
+    This is the reference implementation; ``_rate_native.pyx`` is its compiled twin (see
+    :func:`native_batch_raters`).
     """
     card = job.card
     seen = CallIdSet() if seen is None else seen
@@ -651,6 +654,45 @@ def rate_native_batches(
     tally.rated += fast_rated
     tally.unanswered += fast_unanswered
     return tally.summary()
+
+
+#: rate_native_batches' signature, shared by its pure and compiled implementations
+NativeBatchRater = Callable[
+    [Iterable[RecordBatch], NativeRows, RatingJob, RatedTextSink, RejectSink, CallIdSet | None],
+    FileSummary,
+]
+
+
+def native_batch_raters() -> dict[str, NativeBatchRater]:
+    """The fast path's implementations on this install, preferred first: "compiled" when the
+    optional Cython extension ``_rate_native`` was built (``pip install -e .`` with a C
+    compiler), then always "pure", the reference it must match byte for byte."""
+    raters: dict[str, NativeBatchRater] = {}
+    try:
+        from shared.services import _rate_native
+    except ImportError:  # built without a compiler, or a source tree never installed
+        pass
+    else:
+        raters["compiled"] = _rate_native.rate_native_batches
+    raters["pure"] = rate_native_batches_pure
+    return raters
+
+
+def rate_native_batches(
+    batches: Iterable[RecordBatch],
+    rows: NativeRows,
+    job: RatingJob,
+    rated: RatedTextSink,
+    rejects: RejectSink,
+    seen: CallIdSet | None = None,
+    *,
+    pure: bool = False,
+) -> FileSummary:
+    """:func:`rate_native_batches_pure`, by its compiled twin when it was built and ``pure``
+    is not asked for (``BILLING_PURE_PYTHON=1`` for ``billing rate``)."""
+    raters = native_batch_raters()
+    rater = raters["pure"] if pure else next(iter(raters.values()))
+    return rater(batches, rows, job, rated, rejects, seen)
 
 
 _FAR = 2**62

@@ -19,6 +19,9 @@ from shared.local.stack import load_template
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Lambda's limit for a function and its layers, unzipped
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+#: the optional rating accelerator's sources and build (setup.py): built for the build host's
+#: glibc, never run in Lambda (no `billing rate` there), so never shipped in the layer
+HOST_BUILD_PRODUCTS = ("*.so", "*.c", "*.pyx")
 #: distribution name -> the module it installs, where they differ
 MODULE_OF = {"aws-lambda-powertools": "aws_lambda_powertools", "pyyaml": "yaml",
              "pydantic-settings": "pydantic_settings"}
@@ -59,6 +62,13 @@ def build_findings(build_dir: Path, modules: list[str]) -> list[str]:
         compiled = list(python.glob("pydantic_core/_pydantic_core.*.so"))
         if compiled and not all("cpython-312-x86_64-linux-gnu" in c.name for c in compiled):
             findings.append(f"{name}: pydantic_core built for {compiled[0].name}, not 3.12 x86_64")
+        host_built = sorted(
+            path.name
+            for pattern in HOST_BUILD_PRODUCTS
+            for path in (python / "shared").rglob(pattern)
+        )
+        if host_built:
+            findings.append(f"{name}: python/shared carries host build products {host_built}")
         if python.is_dir():
             layer_bytes += _size(python)
     for name, function in resources.items():

@@ -66,6 +66,12 @@ def wrong_platform(root: Path) -> None:
     )
 
 
+def host_built_accelerator(root: Path) -> None:
+    services = root / "SharedLayer" / "python" / "shared" / "services"
+    services.mkdir()
+    (services / "_rate_native.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+
+
 @pytest.mark.parametrize(("spoil", "expected"), [
     (remove("template.yaml"), "missing (did sam build run?)"),
     (remove("SharedLayer/python/shared"), "SharedLayer: python/shared/__init__.py missing"),
@@ -74,6 +80,7 @@ def wrong_platform(root: Path) -> None:
     (wrong_platform, "SharedLayer: pydantic_core built for _pydantic_core.cpython-312-darwin.so"),
     (remove("RateCallFunction/app.py"), "RateCallFunction: "),
     (add_shared_to_function, "RateCallFunction: carries its own shared/"),
+    (host_built_accelerator, "SharedLayer: python/shared carries host build products"),
 ])
 def test_a_broken_build_is_caught(
     tmp_path: Path, spoil: Callable[[Path], None], expected: str

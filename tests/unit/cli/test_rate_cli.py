@@ -1,5 +1,9 @@
 """``billing rate`` (SPEC section 9): the worked examples end to end through files and flags,
-the --json summary, the rejects file, and one clear error line for any bad input."""
+the --json summary, the rejects file, and one clear error line for any bad input.
+
+Each test runs once per implementation of the native fast path built on this install (the
+compiled one, then ``BILLING_PURE_PYTHON=1``); without the extension, the pure one only.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared.services.rate_file import native_batch_raters
 from tests.unit.builders import card, example_b_card, rate
 from tests.unit.cli.conftest import Billing, Run
 
@@ -21,6 +26,14 @@ NATIVE_HEADER = (
     "call_id,tenant,account,service,direction,caller,callee,start_time,answer_time,end_time,"
     "billsec,disposition,quantity,encoding"
 )
+
+
+@pytest.fixture(autouse=True, params=sorted(native_batch_raters()))
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which fast path ``billing rate`` runs: "compiled" (the default where it was built) or
+    "pure" (BILLING_PURE_PYTHON=1)."""
+    monkeypatch.setenv("BILLING_PURE_PYTHON", "1" if request.param == "pure" else "0")
+    return str(request.param)
 
 
 def write_card(folder: Path, document: dict[str, Any], name: str = "card.json") -> Path:

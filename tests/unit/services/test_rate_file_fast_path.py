@@ -8,11 +8,18 @@ times, DST days, fractional and odd billsec, special and national numbers, SMS, 
 tiers, caps, connect fees, unknown prefixes, duplicates and conflicts, other tenants,
 spreadsheet formulas, quoted and blank lines, bytes that are not UTF-8. Blocks are made tiny
 so records also straddle block boundaries.
+
+Every test here runs once per implementation of the fast path that this install has
+(``native_batch_raters``): the compiled one (``_rate_native.pyx``, when setup.py could build
+it) and the pure-Python reference. Where the extension was not built, the "compiled" case is
+not collected at all rather than skipped: the tests then run the pure path only, and
+``test_the_compiled_fast_path_is_there_when_built`` says which ran.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +34,13 @@ from shared.domain.rating.numbers import NumberingPlan
 from shared.formats import records as records_module
 from shared.formats.native_cdr import COLUMNS, NativeRows, read_native
 from shared.formats.records import PhysicalLines, csv_record_batches
-from shared.services.rate_file import CallIdSet, RatingJob, rate_native_batches, rate_records
+from shared.services.rate_file import (
+    CallIdSet,
+    NativeBatchRater,
+    RatingJob,
+    native_batch_raters,
+    rate_records,
+)
 from tests.unit.builders import NOW, PEAK_OFFPEAK_BANDS, card, compiled, ms, rate, tier
 
 PREFIXES = ["49", "4930", "44", "447", "1", "33", "55115020", "5511"]
@@ -228,10 +241,12 @@ def _general(data: bytes, job: RatingJob) -> tuple[str, str, dict[str, Any]]:
     return rated.getvalue(), rejects.getvalue(), summary.as_dict()
 
 
-def _fast(data: bytes, job: RatingJob) -> tuple[str, str, dict[str, Any]]:
+def _fast(
+    data: bytes, job: RatingJob, rater: NativeBatchRater
+) -> tuple[str, str, dict[str, Any]]:
     rated, rejects = io.StringIO(), io.StringIO()
     lines = PhysicalLines(io.BytesIO(data))
-    summary = rate_native_batches(
+    summary = rater(
         csv_record_batches(lines),
         NativeRows("acme", job.card.zone),
         job,
@@ -240,6 +255,23 @@ def _fast(data: bytes, job: RatingJob) -> tuple[str, str, dict[str, Any]]:
         CallIdSet(capacity=1),  # 16 slots: the table grows while the fast path fills it
     )
     return rated.getvalue(), rejects.getvalue(), summary.as_dict()
+
+
+RATERS = native_batch_raters()
+
+
+@pytest.fixture(params=sorted(RATERS))
+def rater(request: pytest.FixtureRequest) -> NativeBatchRater:
+    """Each implementation of the fast path built on this install ("compiled", "pure")."""
+    return RATERS[request.param]
+
+
+def test_the_compiled_fast_path_is_there_when_built() -> None:
+    # Given this install / Then the pure reference is always there, and the compiled twin is
+    # there exactly when setup.py built its extension (the "compiled" cases above run then)
+    assert "pure" in RATERS
+    built = importlib.util.find_spec("shared.services._rate_native") is not None
+    assert ("compiled" in RATERS) == built
 
 
 @pytest.fixture
@@ -251,15 +283,19 @@ def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 @PROPERTY_SETTINGS
 @given(card_=cards(), data=files(), tenant=st.sampled_from([None, "acme"]))
 def test_the_fast_path_writes_what_the_general_path_writes(
-    tiny_blocks: None, card_: CompiledCard, data: bytes, tenant: str | None
+    tiny_blocks: None,
+    rater: NativeBatchRater,
+    card_: CompiledCard,
+    data: bytes,
+    tenant: str | None,
 ) -> None:
     # Given any card and any native file / When both paths rate it
     job = RatingJob(card=card_, plan=NumberingPlan(), tenant=tenant, now_ms=ms(NOW))
     # Then the rated rows, the rejects and the summary are identical
-    assert _fast(data, job) == _general(data, job)
+    assert _fast(data, job, rater) == _general(data, job)
 
 
-def test_the_fast_path_rates_the_plain_calls_itself() -> None:
+def test_the_fast_path_rates_the_plain_calls_itself(rater: NativeBatchRater) -> None:
     # Given a card and plain calls (answered and not) on a peak/off-peak prefix
     card_ = compiled(
         card(
@@ -289,7 +325,7 @@ def test_the_fast_path_rates_the_plain_calls_itself() -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(NativeRows, "read", counting)
-        rated, _rejects, summary = _fast(data, job)
+        rated, _rejects, summary = _fast(data, job, rater)
     # Then only the header went through the general reader
     assert len(calls) == 1
     # and 61 s at peak on 60/6 bills 66 s: 66 × 0.0190 / 60 = 0.0209; the unanswered call
