@@ -304,10 +304,16 @@ def _sweep(
     step = prices.two_way if pooled else prices.outbound
     if not months or not step or cost(0) > per_minute:
         return points, None
-    # cost(n) grows by at most len(months) × step per channel: jump close, then walk
-    low = max(0, int((per_minute - cost(0)) // (step * len(months))))
-    while cost(low + 1) <= per_minute:
-        low += 1
+    # cost(n) never falls as n grows, and each month costs at least n × step, so cost(high)
+    # > per_minute: search between (a floor far above the price keeps cost flat for many
+    # channels, too many to walk one at a time)
+    low, high = 0, int(per_minute / step) + 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if cost(middle) <= per_minute:
+            low = middle
+        else:
+            high = middle
     return points, low
 
 

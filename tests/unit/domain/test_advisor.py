@@ -144,6 +144,40 @@ def test_months_are_priced_on_their_own_peaks() -> None:
     assert advice.break_even_channels == 2
 
 
+def test_a_minimum_far_above_the_channel_price_finds_the_break_even_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given one month of 1.00 usage, two-way channels at 0.01 and a minimum of 1e12: both
+    # models cost the minimum until n × 0.01 passes it. The break-even was walked one channel
+    # at a time from 0 (1e14 steps: `billing advise --minimum 1e12` never ended); count the
+    # month costs it prices, and stop a walk long before it would end
+    from shared.domain import advisor
+
+    priced = 0
+    month_cost = advisor._month_cost
+
+    def counted(*args: object) -> Decimal:
+        nonlocal priced
+        priced += 1
+        assert priced < 10_000, "the break-even is walked channel by channel"
+        return month_cost(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(advisor, "_month_cost", counted)
+    prices = ChannelPrices(two_way=D("0.01"), minimum=D("1000000000000"))
+    advice = advise({"2026-03": D("1.00")}, {"2026-03": 1}, {"2026-03": Peaks(0, 0, 1)},
+                    prices, "USD", sweep_to=3)
+    # per minute max(1.00, 1e12) = per channel max(n × 0.01, 1e12) while n × 0.01 <= 1e12:
+    # n = 10^14 costs exactly 1e12, one channel more 1e12 + 0.01
+    assert (advice.per_minute, advice.per_channel, advice.cheaper) == (
+        D("1000000000000"), D("1000000000000"), "equal")
+    assert advice.break_even_channels == 10**14
+    # two months: 2 × max(n × 0.01, 1e12) <= 2e12 up to the same n
+    two = advise({"2026-03": D("1"), "2026-04": D("1")}, {"2026-03": 1, "2026-04": 1},
+                 {"2026-03": Peaks(0, 0, 1), "2026-04": Peaks(0, 0, 1)}, prices, "USD",
+                 sweep_to=3)
+    assert two.break_even_channels == 10**14
+
+
 def test_a_model_needs_its_prices() -> None:
     with pytest.raises(ValidationError, match="two-way channel price"):
         ChannelPrices(outbound=D("1"))
