@@ -210,7 +210,7 @@ def invoice_tenant(settings: TenantSettings, deps: InvoicingDeps) -> TenantRun:
     now = deps.now_ms()
     period = due_period(now, settings.timezone, deps.settlement_lag_ms)
     outcome = "existed"
-    for missed in _periods_to_issue(tenant, period, deps.store):
+    for missed in _periods_to_issue(tenant, period, deps.store, deps.usage):
         _, made = issue_invoice(settings, missed, deps)
         outcome = made if missed == period else outcome
     deps.after_step("issued")
@@ -250,17 +250,25 @@ def _undelivered(invoice: StoredInvoice) -> bool:
 
 
 def _periods_to_issue(
-    tenant: str, due: BillingPeriod, store: InvoiceStore
+    tenant: str, due: BillingPeriod, store: InvoiceStore, usage: PeriodUsage
 ) -> list[BillingPeriod]:
     """Periods without an invoice from the month after the tenant's latest invoice up to
-    ``due``; only ``due`` for a tenant never invoiced; none when ``due`` is invoiced."""
+    ``due``; for a tenant never invoiced, from the earliest of the year's periods before
+    ``due`` with rated calls (a first run that came late, or failed for months, would
+    otherwise skip them: no later invoice looks back at a period no invoice billed); none
+    when ``due`` is invoiced."""
     if store.get(tenant, due.key) is not None:
         return []
     earlier = [invoice.period for invoice in store.of_tenant(tenant) if invoice.period < due.key]
-    if not earlier:
-        return [due]
+    if earlier:
+        cursor = BillingPeriod.parse(max(earlier), due.zone).next()
+    else:
+        cursor, back = due, due
+        for _ in range(MAX_CATCH_UP_PERIODS - 1):
+            back = back.previous()
+            if usage.rated_calls(tenant, back.key):
+                cursor = back
     periods: list[BillingPeriod] = []
-    cursor = BillingPeriod.parse(max(earlier), due.zone).next()
     while cursor.key < due.key and len(periods) < MAX_CATCH_UP_PERIODS - 1:
         periods.append(cursor)
         cursor = cursor.next()

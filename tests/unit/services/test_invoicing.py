@@ -528,6 +528,24 @@ def test_periods_the_runs_missed_are_invoiced_in_order_on_the_next_run() -> None
     assert len(world.mailer.sent) == 3
 
 
+def test_a_tenants_first_run_after_a_later_month_closed_invoices_its_earlier_usage() -> None:
+    # Given October (12.50) and November (1.00) calls, and no invoice yet: October's runs
+    # failed (or the tenant's first run came late) until 2 December
+    world = World()
+    october_usage(world)
+    world.usage.add("globex", "2026-11", Row("n1", Decimal("1.00"), ms("2026-11-05T00:00:00")))
+
+    # When the first run that succeeds is on 2 December
+    world.run_on("2026-12-02T00:00:00")
+
+    # Then October is invoiced before November: only November was, and October's calls
+    # were never billed (neither then nor as late calls of a later invoice)
+    assert [(i.period, i.number, i.subtotal) for i in world.store.of_tenant("globex")] == [
+        ("2026-10", "INV-000001", Decimal("12.50")),
+        ("2026-11", "INV-000002", Decimal("1.00")),
+    ]
+
+
 def test_a_tenant_that_cannot_be_invoiced_fails_alone_with_a_clear_reason() -> None:
     # Given two tenants, one a buyer in France, where no tax rules are configured
     world = World("globex", "gaulois")
