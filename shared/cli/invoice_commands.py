@@ -28,7 +28,7 @@ class _Stack:
     """The invoice store and the PDF bucket of the stack ``billing local up`` started."""
 
     def __init__(self, state_dir: Path) -> None:
-        required = ("INVOICES_TABLE", "INVOICE_BUCKET", "PAYMENTS_TABLE")
+        required = ("INVOICES_TABLE", "INVOICE_BUCKET", "PAYMENTS_TABLE", "TENANTS_TABLE")
         self.env, endpoint, region = stack_function(state_dir, "InvoiceCycleFunction", required)
         from shared.adapters.invoice_store import DynamoInvoiceStore
 
@@ -173,6 +173,14 @@ def run_charge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_tenant(stack: _Stack, tenant: str) -> None:
+    """An unknown tenant is an input error, not an account with nothing due."""
+    from shared.adapters.dynamodb import DynamoTenantDirectory
+
+    if DynamoTenantDirectory(stack.dynamodb, stack.env["TENANTS_TABLE"]).get(tenant) is None:
+        raise ValidationError(f"no tenant {tenant!r}")
+
+
 def run_pay(args: argparse.Namespace) -> int:
     from shared.adapters.payments_store import DynamoPaymentRecords
     from shared.cli.payments_commands import _stripe_errors, connect
@@ -180,6 +188,7 @@ def run_pay(args: argparse.Namespace) -> int:
 
     amount = amount_option(args.amount) if args.amount is not None else None
     stack = _Stack(args.state_dir)
+    _known_tenant(stack, args.tenant)
     context = connect(args.state_dir)
     records = DynamoPaymentRecords(stack.dynamodb, stack.env["PAYMENTS_TABLE"])
     deps = AutopayDeps(stack.store, context.gateway, records)

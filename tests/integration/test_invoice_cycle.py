@@ -217,6 +217,13 @@ def test_billing_invoice_show_of_an_unknown_number_is_one_line_and_non_zero(
     assert "PREFIX-NNNNNN" in malformed.err
 
 
+def test_billing_pay_for_an_unknown_tenant_is_one_line_and_non_zero(billing: Billing) -> None:
+    # was "nobody has nothing due" and exit 0, as if a real account owed nothing
+    paid = billing("pay", "--tenant", "nobody", "--amount", "1.00")
+
+    assert (paid.code, paid.out, paid.err.strip()) == (2, "", "billing: error: no tenant 'nobody'")
+
+
 def test_a_number_port_added_twice_is_billed_once_on_the_next_invoice(
     cycle: Cycle, billing: Billing
 ) -> None:
