@@ -23,8 +23,9 @@ $(BIN)/python:
 	$(PY312) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
 
-# Re-installs whenever pyproject.toml changes (dependencies, tool config, entry points).
-$(STAMP): pyproject.toml | $(BIN)/python
+# Re-installs whenever pyproject.toml changes (dependencies, tool config, entry points), and
+# when the compiled fast path's source or build changes, so tests never run a stale extension.
+$(STAMP): pyproject.toml setup.py shared/services/_rate_native.pyx | $(BIN)/python
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' || { \
 	  echo "error: $(VENV) is not Python 3.12; run 'make clean venv'" >&2; exit 1; }
 	$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]'

@@ -24,5 +24,7 @@ else:
         compiler_directives={"language_level": 3},
         quiet=True,
     )
+    for extension in extensions:
+        extension.optional = True  # cythonize's copies drop the flag
 
 setup(ext_modules=extensions)
