@@ -71,8 +71,18 @@ class _TrafficSink:
         self.traffic.add(call, rating, self.zone)
 
 
+#: prices and the minimum above this are refused, as manual top-ups and credits are (far
+#: above any real channel price; keeps the sweep's arithmetic and its output readable)
+MAX_PRICE = Decimal("999999999")
+
+
 def _price(text: str | None, flag: str) -> Decimal | None:
-    return None if text is None else parse_decimal(text, flag)
+    if text is None:
+        return None
+    price = parse_decimal(text, flag)
+    if price > MAX_PRICE:
+        raise ValidationError(f"{flag}: at most {MAX_PRICE}, got {text}")
+    return price
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         outbound=_price(args.outbound_price, "--outbound-price"),
         inbound=_price(args.inbound_price, "--inbound-price"),
         two_way=_price(args.two_way_price, "--two-way-price"),
-        minimum=parse_decimal(args.minimum, "--minimum"),
+        minimum=_price(args.minimum, "--minimum") or Decimal(0),  # the default is "0"
         servers=args.servers,
     )
     if args.cdrs is not None:

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.cli.options import country_code
 from shared.domain.breakout import (
     BreakoutLine,
     BuyCost,
@@ -198,7 +199,7 @@ def _offline(args: argparse.Namespace) -> tuple[list[BreakoutLine], str, str]:
     from shared.services.rate_file import RatingJob, rate_records
 
     card = compile_with_parents(load_cards([args.card]), args.card.parent, args.timezone)
-    plan = NumberingPlan(country_code=args.country_code)
+    plan = NumberingPlan(country_code=country_code(args.country_code))
     tenant = args.tenant or ""
     job = RatingJob(card=card, plan=plan, tenant=tenant or None,
                     now_ms=time.time_ns() // 1_000_000)

@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from shared.domain.errors import ValidationError
 from shared.domain.tenants import BillingMode, Numbering, TenantSettings
 from shared.local.generate import callees_for, retail_card, write_cdrs
 
@@ -84,7 +85,13 @@ def _tenants() -> list[TenantSettings]:
     ]
 
 
+#: the most CDRs the demo generates for its prepaid tenant (ten million is hours of rating)
+MAX_ROWS = 1_000_000
+
+
 def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.rows <= MAX_ROWS:
+        raise ValidationError(f"--rows must be between 1 and {MAX_ROWS}, got {args.rows}")
     from shared.adapters.dynamodb import (
         DynamoCardStore,
         DynamoTenantDirectory,

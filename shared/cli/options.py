@@ -34,11 +34,25 @@ def card_settings(args: argparse.Namespace) -> dict[str, str]:
     return {"currency": args.currency} if args.currency else {}
 
 
+#: on-net extensions longer than this are not extensions (E.164 numbers have up to 15 digits)
+MAX_EXTENSION_DIGITS = 15
+
+
+def country_code(text: str) -> str:
+    """``--country-code``: empty, or the 1 to 3 digits of an E.164 country code."""
+    if text and not (text.isascii() and text.isdigit() and len(text) <= 3):
+        raise ValidationError(f"--country-code must be 1 to 3 digits, got {text!r}")
+    return text
+
+
 def numbering_plan(args: argparse.Namespace) -> NumberingPlan:
-    if args.country_code and not args.country_code.isdigit():
-        raise ValidationError(f"--country-code must be digits, got {args.country_code!r}")
+    if not 0 <= args.max_extension_digits <= MAX_EXTENSION_DIGITS:
+        raise ValidationError(
+            f"--max-extension-digits must be between 0 and {MAX_EXTENSION_DIGITS}, "
+            f"got {args.max_extension_digits}"
+        )
     return NumberingPlan(
-        country_code=args.country_code,
+        country_code=country_code(args.country_code),
         trunk_prefix=args.trunk_prefix,
         max_extension_digits=args.max_extension_digits,
     )

@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
             args.timezone,
         )
     local = _LOCAL.fullmatch(args.ours)
+    if local and not 1 <= int(local["period"][5:]) <= 12:
+        raise ValidationError(f"--ours {args.ours!r}: {local['period']!r} is not a month "
+                              "(expected local:<tenant>:<YYYY-MM>, month 01 to 12)")
     if local:
         ours = _local_side(args, local["tenant"], local["period"], card, plan)
     elif args.ours.startswith("local:"):
