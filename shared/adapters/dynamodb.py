@@ -42,7 +42,12 @@ from shared.domain.errors import BillingError
 from shared.domain.rating.calendar import epoch_ms_to_local
 from shared.domain.rating.card import RateCard, load_card
 from shared.domain.rating.engine import Rating
-from shared.domain.rerate import LEDGER_RERATE, RerateChange, breakout_moves
+from shared.domain.rerate import (
+    RerateChange,
+    breakout_moves,
+    change_of_entry,
+    entry_fields,
+)
 from shared.domain.tenants import TenantSettings
 from shared.domain.usage import (
     LEDGER_USAGE,
@@ -306,6 +311,7 @@ class RatedCallRow:
     tenant_period: str | None = None
     answered_at: str | None = None
     expires_at: int | None = None
+    rerate_version: int = 0  # re-rates applied to it (``rerates``): its next entry's version
 
 
 def _breakouts_blob(breakouts: Mapping[tuple[str, str], BreakoutDelta]) -> bytes:
@@ -732,34 +738,20 @@ class DynamoUsageStore:
     # -- re-rating (shared.services.rerate) ---------------------------------------------------
 
     def apply_rerate(self, change: RerateChange) -> Applied:
-        """One re-rate adjustment: the ledger entry ``rerate#<run>#<call>`` (must not exist)
-        and the balance ``ADD`` in one transaction, so ledger sum == balance; then the call's
-        breakout rows (cost, billed time, and the destination when the fix moved it, guarded
-        by the entry id like a chunk); then the rated call's cost, with ``previous_cost`` and
-        ``rerated_by`` kept.
+        """One re-rate adjustment: the ledger entry ``rerate#<call>#v<version>`` (must not
+        exist) and the balance ``ADD`` in one transaction, so ledger sum == balance; then
+        the call's breakout rows (cost, billed time, and the destination when the fix moved
+        it, guarded by the entry id like a chunk); then the rated call's cost, with
+        ``previous_cost``, ``rerated_by`` and the entry added to ``rerates`` (its version).
 
-        RatedCallsTable is never in a transaction (docs/data-model.md), so the call is
-        updated after the commit, conditionally (its cost is still the old one, or this run
-        already set it): a crash in between is finished by running the same re-rate again,
-        which finds its entry with the same amounts and completes the call.
+        The version is how many re-rates the call had when read, so every move of a call's
+        cost has one ledger key: a second writer that saw the same cost (an overlapping
+        range, a concurrent run, a rerun after a crash) collides on it before any money
+        moves. RatedCallsTable is never in a transaction (docs/data-model.md), so the call
+        is updated after the commit; a collision first finishes the entry it found (its
+        breakouts and its call, both guarded), then answers ALREADY when that entry is the
+        same move, RETRY when it is another (read the call again, re-rate from there).
         """
-        entry = {
-            "tenant": change.tenant,
-            "entry_id": change.entry_id,
-            "kind": LEDGER_RERATE,
-            "amount": change.amount,
-            "currency": change.currency,
-            "difference": change.difference,
-            "period": change.period,
-            "call_id": change.call_id,
-            "run_id": change.run_id,
-            "previous_cost": change.old_cost,
-            "new_cost": change.new_cost,
-            "receipt": change.receipt,
-            "calls": 1,
-            "breakouts_applied": True,
-        }
-        outcome = Applied.WRITTEN
         try:
             with _errors(f"TransactWriteItems (rerate {change.entry_id})"):
                 self.client.transact_write_items(
@@ -767,7 +759,9 @@ class DynamoUsageStore:
                         {
                             "Put": {
                                 "TableName": self.tables.ledger,
-                                "Item": _item(entry),
+                                "Item": _item(entry_fields(change) | {
+                                    "calls": 1, "breakouts_applied": True,
+                                }),
                                 "ConditionExpression": "attribute_not_exists(#entry_id)",
                                 "ExpressionAttributeNames": _names("entry_id"),
                             }
@@ -789,55 +783,79 @@ class DynamoUsageStore:
             if codes[:1] != ["ConditionalCheckFailed"]:
                 raise
             stored = self._ledger_item(change.tenant, change.entry_id)
-            same = (
-                stored.get("previous_cost") == change.old_cost
-                and stored.get("new_cost") == change.new_cost
+            if "previous_cost" not in stored:
+                return Applied.CONFLICT  # not a re-rate entry of this scheme: for review
+            found = change_of_entry(stored)
+            if not self._finish_rerate(found):
+                return Applied.CONFLICT
+            same = (found.old_cost, found.new_cost, found.destination) == (
+                change.old_cost, change.new_cost, change.destination
             )
-            if not same:
-                return Applied.CONFLICT  # e.g. card A, then B, then A again: left for review
-            outcome = Applied.ALREADY
-        # the breakout rows follow (guarded by the entry id, so a finishing run adds nothing
-        # twice), then the call: a crash before the call is updated is finished by a rerun
+            return Applied.ALREADY if same else Applied.RETRY
+        return Applied.WRITTEN if self._finish_rerate(change) else Applied.CONFLICT
+
+    def _finish_rerate(self, change: RerateChange) -> bool:
+        """The breakouts and the call of a written entry, each at most once (a crashed or
+        concurrent writer may be doing the same): False when the call moved without it."""
         for (day, destination), delta in breakout_moves(change).items():
             self._apply_delta(change.tenant, day, destination, delta, [change.entry_id])
+        # the call is at this entry's version with its old cost: the move is made once
+        version = (
+            "attribute_not_exists(#rerates)" if change.version == 0
+            else "size(#rerates) = :version"
+        )
+        values = _values(
+            new=change.new_cost,
+            old=change.old_cost,
+            entry=change.entry_id,
+            entries={change.entry_id},
+            prefix=change.prefix,
+            destination=change.destination,
+            band=change.band,
+            card=change.card,
+            billed=change.billed_ms,
+        )
+        if change.version:
+            values |= _values(version=change.version)
+        key = _item({"call_key": f"{change.tenant}#{change.call_id}"})
         try:
             with _errors(f"UpdateItem {self.tables.rated_calls} (rerate)"):
                 self.client.update_item(
                     TableName=self.tables.rated_calls,
-                    Key=_item({"call_key": f"{change.tenant}#{change.call_id}"}),
+                    Key=key,
                     UpdateExpression=(
                         "SET #cost = :new, #previous_cost = :old, #rerated_by = :entry, "
                         "#prefix = :prefix, #destination = :destination, #band = :band, "
                         "#card = :card, #billed_ms = :billed ADD #rerates :entries"
                     ),
-                    # the old cost, and this entry never applied to it before: a run whose
-                    # entry exists finishes a crashed try, never re-applies itself after a
-                    # later re-rate moved the call on (card A, then B, then A again)
-                    ConditionExpression=(
-                        "(#cost = :old AND NOT contains(#rerates, :entry)) "
-                        "OR #rerated_by = :entry"
-                    ),
+                    ConditionExpression=f"#cost = :old AND {version}",
                     ExpressionAttributeNames=_names(
                         "cost", "previous_cost", "rerated_by", "prefix", "destination", "band",
                         "card", "billed_ms", "rerates",
                     ),
-                    ExpressionAttributeValues=_values(
-                        new=change.new_cost,
-                        old=change.old_cost,
-                        entry=change.entry_id,
-                        entries={change.entry_id},
-                        prefix=change.prefix,
-                        destination=change.destination,
-                        band=change.band,
-                        card=change.card,
-                        billed=change.billed_ms,
-                    ),
+                    ExpressionAttributeValues=values,
                 )
         except Conflict:
-            # the call moved on: after our entry was written now, by a concurrent re-rate (the
-            # entry stands); or our entry is an old one that was applied and later reverted
-            return Applied.CONFLICT if outcome is Applied.ALREADY else outcome
-        return outcome
+            # another writer finished this entry first, or the call moved some other way
+            with _errors(f"GetItem {self.tables.rated_calls}"):
+                found = self.client.get_item(
+                    TableName=self.tables.rated_calls, Key=key, ConsistentRead=True
+                ).get("Item")
+            applied = (_plain(found).get("rerates") if found else None) or set()
+            return change.entry_id in applied
+        return True
+
+    def rated_call_detail(self, tenant: str, call_id: str) -> dict[str, Any] | None:
+        """One rated call as ``period_call_detail`` values, read consistently."""
+        with _errors(f"GetItem {self.tables.rated_calls}"):
+            found = self.client.get_item(
+                TableName=self.tables.rated_calls,
+                Key=_item({"call_key": f"{tenant}#{call_id}"}),
+                ConsistentRead=True,
+            ).get("Item")
+        if not found:
+            return None
+        return _call_detail(_rated_call_row(_plain(found)))
 
     def _ledger_item(self, tenant: str, entry_id: str) -> dict[str, Any]:
         with _errors(f"GetItem {self.tables.ledger}"):
@@ -946,12 +964,7 @@ class DynamoUsageStore:
     def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
         """``rated_calls`` as plain values (``shared.ports.CallDetail``): the dispute
         evidence pack's call detail."""
-        rows = []
-        for row in self.rated_calls(tenant, period):
-            values = asdict(row)
-            values["flags"] = list(row.flags)
-            rows.append(values)
-        return rows
+        return [_call_detail(row) for row in self.rated_calls(tenant, period)]
 
     def _query(self, table: str, **request: Any) -> Iterator[dict[str, Any]]:
         return _query(self.client, table, **request)
@@ -1065,6 +1078,12 @@ def _rated_call_values(
     return values
 
 
+def _call_detail(row: RatedCallRow) -> dict[str, Any]:
+    values = asdict(row)
+    values["flags"] = list(row.flags)
+    return values
+
+
 def _rated_call_row(values: Mapping[str, Any]) -> RatedCallRow:
     def optional(name: str) -> int | None:
         found = values.get(name)
@@ -1098,6 +1117,7 @@ def _rated_call_row(values: Mapping[str, Any]) -> RatedCallRow:
         tenant_period=values.get("tenant_period"),
         answered_at=values.get("answered_at"),
         expires_at=optional("expires_at"),
+        rerate_version=len(values.get("rerates") or ()),
     )
 
 

@@ -1,10 +1,13 @@
 """Re-rating a period after a rate-card fix: pure rules (SPEC 8; docs/reports.md).
 
 A re-rate never edits history: each rated call whose price changes under the fixed card
-gets one ledger adjustment, ``rerate#<run id>#<call id>``, with the new rating receipt. The
-run id is derived from the tenant, the date range and the card's content hash, so the same
-re-rate run twice finds its entries and writes nothing, and a call already re-rated has its
-new cost stored, so it comes out unchanged.
+gets one ledger adjustment, ``rerate#<call id>#v<k>``, with the new rating receipt, where
+``k`` is how many re-rates the call already has (read with the call). Every move of a call's
+cost has its own version, so two re-rates that saw the call at the same cost (overlapping
+ranges, concurrent runs, a run finishing a crashed one) collide on the same ledger key
+before any money moves. A call already re-rated has its new cost stored, so the same re-rate
+again finds it unchanged. The run id (tenant, date range, card content hash) only names the
+run: invoices group a run's entries into one line.
 
 Sign: the ledger's own convention (``shared.adapters.dynamodb``): usage is negative, money
 in is positive. A price rise of ``new − old`` is a further debit, so the entry's ``amount``
@@ -38,8 +41,10 @@ def rerate_run_id(tenant: str, day_from: date, day_to: date, card_hash: str) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def rerate_entry_id(run_id: str, call_id: str) -> str:
-    return f"{LEDGER_RERATE}#{run_id}#{call_id}"
+def rerate_entry_id(call_id: str, version: int) -> str:
+    """The ledger key of a call's ``version``-th re-rate (0 for its first): one per move of
+    its cost, whichever run makes it."""
+    return f"{LEDGER_RERATE}#{call_id}#v{version}"
 
 
 def parse_day(text: str, flag: str) -> date:
@@ -117,6 +122,7 @@ class RerateChange:
     day: str = ""  # UTC day of the start time: the call's breakout row
     old_billed_ms: int = 0
     old_prefix: str = ""
+    version: int = 0  # re-rates the call had when read: this entry is its version ``version``
 
     @property
     def difference(self) -> Decimal:
@@ -141,10 +147,11 @@ def change_of(
     start, answer = values.get("start_ms"), values.get("answer_ms")
     when = int(start) if start is not None else (int(answer) if answer is not None else None)
     call_id = str(values["call_id"])
+    version = int(values.get("rerate_version") or 0)
     return RerateChange(
         tenant=str(values.get("tenant", "")),
         call_id=call_id,
-        entry_id=rerate_entry_id(run_id, call_id),
+        entry_id=rerate_entry_id(call_id, version),
         run_id=run_id,
         period=period,
         currency=rating.currency,
@@ -160,6 +167,63 @@ def change_of(
         day=utc_day(when) if when is not None else "unknown",
         old_billed_ms=int(values.get("billed_ms") or 0),
         old_prefix=str(values.get("prefix") or ""),
+        version=version,
+    )
+
+
+def entry_fields(change: RerateChange) -> dict[str, Any]:
+    """The ledger entry of a change: what invoices read (``difference``, ``period``,
+    ``call_id``, ``run_id``, ``previous_cost``, ``new_cost``, ``receipt``) and what another
+    writer needs to finish it (the call's new and old rating fields, ``version``)."""
+    return {
+        "tenant": change.tenant,
+        "entry_id": change.entry_id,
+        "kind": LEDGER_RERATE,
+        "amount": change.amount,
+        "currency": change.currency,
+        "difference": change.difference,
+        "period": change.period,
+        "call_id": change.call_id,
+        "run_id": change.run_id,
+        "previous_cost": change.old_cost,
+        "new_cost": change.new_cost,
+        "receipt": change.receipt,
+        "version": change.version,
+        "destination": change.destination,
+        "prefix": change.prefix,
+        "band": change.band,
+        "card": change.card,
+        "billed_ms": change.billed_ms,
+        "old_destination": change.old_destination,
+        "old_prefix": change.old_prefix,
+        "old_billed_ms": change.old_billed_ms,
+        "day": change.day,
+    }
+
+
+def change_of_entry(entry: Mapping[str, Any]) -> RerateChange:
+    """The change a stored entry made (``entry_fields``' inverse): how a writer that collides
+    with it finishes it when its call update never happened."""
+    return RerateChange(
+        tenant=str(entry["tenant"]),
+        call_id=str(entry["call_id"]),
+        entry_id=str(entry["entry_id"]),
+        run_id=str(entry.get("run_id") or ""),
+        period=str(entry.get("period") or ""),
+        currency=str(entry.get("currency") or ""),
+        old_cost=Decimal(entry["previous_cost"]),
+        new_cost=Decimal(entry["new_cost"]),
+        old_destination=str(entry.get("old_destination") or ""),
+        destination=str(entry.get("destination") or ""),
+        prefix=str(entry.get("prefix") or ""),
+        band=str(entry.get("band") or ""),
+        card=str(entry.get("card") or ""),
+        billed_ms=int(entry.get("billed_ms") or 0),
+        receipt=str(entry.get("receipt") or ""),
+        day=str(entry.get("day") or "unknown"),
+        old_billed_ms=int(entry.get("old_billed_ms") or 0),
+        old_prefix=str(entry.get("old_prefix") or ""),
+        version=int(entry.get("version") or 0),
     )
 
 

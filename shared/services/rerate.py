@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.calls import CallStatus
 from shared.domain.rating.compiled import CompiledCard
-from shared.domain.rating.engine import rate_call
+from shared.domain.rating.engine import Rating, rate_call
 from shared.domain.rating.numbers import NumberingPlan
 from shared.domain.rerate import (
     RerateChange,
@@ -32,15 +32,28 @@ from shared.ports import CallDetail
 
 class Applied(StrEnum):
     WRITTEN = "written"  # entry, balance and call written now
-    ALREADY = "already"  # this run's entry existed (a repeat, or finishing a crashed run)
-    CONFLICT = "conflict"  # the entry exists with other amounts: left for an operator
+    ALREADY = "already"  # the same move was written by another run (or a crashed try of
+    # this one): finished now if its call update never happened
+    RETRY = "retry"  # another move of the call took this version (finished now): read the
+    # call again and re-rate it from its new cost
+    CONFLICT = "conflict"  # the call changed outside re-rating: left for an operator
+
+
+#: a call's re-reads after a collision before it is left as a conflict (each retry means
+#: another writer moved the call in between)
+MAX_TRIES = 5
 
 
 class RerateLedger(Protocol):
-    """Writes one adjustment: the ledger entry and the balance in one transaction (the entry
-    must not exist), then the rated call's new cost with the old one kept."""
+    """Writes one adjustment: the ledger entry ``rerate#<call>#v<version>`` and the balance
+    in one transaction (the entry must not exist), then the rated call's new cost with the
+    old one kept. A collision finishes the entry already there before answering."""
 
     def apply_rerate(self, change: RerateChange) -> Applied: ...
+
+    def rated_call_detail(self, tenant: str, call_id: str) -> dict[str, Any] | None:
+        """One rated call as ``CallDetail`` values, read consistently (after a RETRY)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +95,7 @@ def rerate(request: RerateRequest, calls: CallDetail, ledger: RerateLedger) -> R
             summary.add(change)
             if request.dry_run:
                 continue
-            outcome = ledger.apply_rerate(change)
+            outcome = _apply(change, rating, ledger, request.tenant, run_id, period)
             if outcome is Applied.WRITTEN:
                 summary.written += 1
             elif outcome is Applied.ALREADY:
@@ -90,3 +103,23 @@ def rerate(request: RerateRequest, calls: CallDetail, ledger: RerateLedger) -> R
             else:
                 summary.conflicts += 1
     return summary
+
+
+def _apply(
+    change: RerateChange, rating: Rating, ledger: RerateLedger, tenant: str, run_id: str,
+    period: str,
+) -> Applied:
+    """Apply one change; after a collision with another move of the call (finished by the
+    ledger), read the call again and apply what is left of ours, if anything."""
+    for _ in range(MAX_TRIES):
+        outcome = ledger.apply_rerate(change)
+        if outcome is not Applied.RETRY:
+            return outcome
+        values = ledger.rated_call_detail(tenant, change.call_id)
+        if values is None:
+            return Applied.CONFLICT
+        moved = change_of(values, rating, run_id, period)
+        if moved is None:
+            return Applied.ALREADY  # the other move took the call to our price
+        change = moved
+    return Applied.CONFLICT

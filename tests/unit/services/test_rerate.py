@@ -20,7 +20,14 @@ from shared.domain.errors import ValidationError
 from shared.domain.rating.card import load_card
 from shared.domain.rating.compiled import compile_card
 from shared.domain.rating.numbers import NumberingPlan
-from shared.domain.rerate import RerateChange, breakout_moves, periods_between, rerate_run_id
+from shared.domain.rerate import (
+    RerateChange,
+    breakout_moves,
+    change_of_entry,
+    entry_fields,
+    periods_between,
+    rerate_run_id,
+)
 from shared.domain.usage import BreakoutDelta
 from shared.services.rerate import Applied, RerateRequest, rerate
 from tests.unit.builders import card, ms, rate
@@ -39,41 +46,61 @@ class FakeRerateStore:
 
     def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
         return [
-            dict(values)
+            self._detail(values)
             for values in sorted(self.calls.values(), key=lambda v: v["answer_ms"] or v["start_ms"])
             if values["tenant_period"] == f"{tenant}#{period}"
         ]
 
+    def rated_call_detail(self, tenant: str, call_id: str) -> dict[str, Any] | None:
+        found = self.calls.get(call_id)
+        return None if found is None else self._detail(found)
+
+    @staticmethod
+    def _detail(values: dict[str, Any]) -> dict[str, Any]:
+        return dict(values) | {"rerate_version": len(values.get("rerates", ()))}
+
     def apply_rerate(self, change: RerateChange) -> Applied:
-        outcome = Applied.WRITTEN
         stored = self.ledger.get(change.entry_id)
-        if stored is None:
-            self.ledger[change.entry_id] = {
-                "amount": change.amount,
-                "previous_cost": change.old_cost,
-                "new_cost": change.new_cost,
-                "period": change.period,
-                "receipt": change.receipt,
-                "kind": "rerate",
-            }
+        if stored is None:  # attribute_not_exists(entry_id), with the balance ADD
+            self.ledger[change.entry_id] = entry_fields(change)
             self.balance += change.amount
             if self.crash_after_entry:
                 self.crash_after_entry = False
                 raise RuntimeError("crash between the commit and the call update")
-        elif (stored["previous_cost"], stored["new_cost"]) == (change.old_cost, change.new_cost):
-            outcome = Applied.ALREADY
-        else:
+            return Applied.WRITTEN if self._finish(change) else Applied.CONFLICT
+        found = change_of_entry(stored)
+        if not self._finish(found):
             return Applied.CONFLICT
+        same = (found.old_cost, found.new_cost) == (change.old_cost, change.new_cost)
+        return Applied.ALREADY if same else Applied.RETRY
+
+    def _finish(self, change: RerateChange) -> bool:
         call = self.calls[change.call_id]
         applied = call.setdefault("rerates", set())
-        fresh = call["cost"] == change.old_cost and change.entry_id not in applied
-        if not (fresh or call.get("rerated_by") == change.entry_id):
-            return Applied.CONFLICT if outcome is Applied.ALREADY else outcome
+        if change.entry_id in applied:
+            return True
+        # the call update's condition: the old cost, at this entry's version
+        if call["cost"] != change.old_cost or len(applied) != change.version:
+            return False
         call.update(
             cost=change.new_cost, previous_cost=change.old_cost, rerated_by=change.entry_id
         )
         applied.add(change.entry_id)
-        return outcome
+        return True
+
+    def ledger_sum(self) -> Decimal:
+        return Decimal(10) + sum((e["amount"] for e in self.ledger.values()), Decimal(0))
+
+
+@dataclass
+class StaleReads:
+    """The by_period index as another run read it before this one wrote (GSI reads are
+    eventually consistent, and two runs started together see the same costs)."""
+
+    rows: dict[str, list[dict[str, Any]]]
+
+    def period_call_detail(self, tenant: str, period: str) -> list[dict[str, Any]]:
+        return [dict(values) for values in self.rows.get(period, [])]
 
 
 WRONG = card(
@@ -145,20 +172,22 @@ def test_a_rate_fix_on_one_destination_changes_its_calls_by_exact_amounts() -> N
     assert summary.by_destination == {"Germany": D("-0.0088")}
     run = rerate_run_id("acme", date(2026, 3, 1), date(2026, 3, 31), "fixed-card-hash")
     amounts = {entry_id: entry["amount"] for entry_id, entry in store.ledger.items()}
-    # the ledger's sign: usage is negative, so a cheaper call gives money back (old − new)
+    # the ledger's sign: usage is negative, so a cheaper call gives money back (old − new);
+    # each call's first re-rate is its version 0
     assert amounts == {
-        f"rerate#{run}#g1": D("0.0026"),
-        f"rerate#{run}#g2": D("0.0020"),
-        f"rerate#{run}#g3": D("0.0042"),
+        "rerate#g1#v0": D("0.0026"),
+        "rerate#g2#v0": D("0.0020"),
+        "rerate#g3#v0": D("0.0042"),
     }
+    assert {e["run_id"] for e in store.ledger.values()} == {run}
     assert store.balance == D("10.0088")
     assert {e["period"] for e in store.ledger.values()} == {"2026-03"}
     g1 = store.calls["g1"]
     assert (g1["cost"], g1["previous_cost"], g1["rerated_by"]) == (
-        D("0.0156"), D("0.0182"), f"rerate#{run}#g1"
+        D("0.0156"), D("0.0182"), "rerate#g1#v0"
     )
     assert store.calls["g4"]["cost"] == D("0.0182")
-    receipt = json.loads(store.ledger[f"rerate#{run}#g1"]["receipt"])
+    receipt = json.loads(store.ledger["rerate#g1#v0"]["receipt"])
     assert (receipt["cost"], receipt["billed_s"], receipt["prefix"]) == ("0.0156", "78.000", "49")
 
 
@@ -186,9 +215,9 @@ def test_a_crash_between_the_entry_and_the_call_is_finished_by_the_same_run() ->
     assert store.balance == D("10.0088")  # the balance moved once per call
 
 
-def test_fixing_reverting_and_fixing_again_never_applies_an_entry_twice() -> None:
+def test_fixing_reverting_and_fixing_again_moves_each_call_once_per_change() -> None:
     # Given the fix applied (balance 10.0088), then reverted with the wrong card (another
-    # run: its entries take 0.0088 back)
+    # run: its entries, each call's version 1, take 0.0088 back)
     store = _store()
     rerate(_request(), store, store)
     revert = RerateRequest(
@@ -197,12 +226,85 @@ def test_fixing_reverting_and_fixing_again_never_applies_an_entry_twice() -> Non
     )
     assert rerate(revert, store, store).written == 3
     assert store.balance == D("10.0000")
-    # When the first fix is run again: its entries exist, were applied and then reverted
+    # When the first fix is run again
     again = rerate(_request(), store, store)
-    # Then nothing is applied twice: three conflicts for an operator, costs match the ledger
-    assert (again.written, again.already, again.conflicts) == (0, 0, 3)
-    assert store.balance == D("10.0000")
-    assert store.calls["g1"]["cost"] == D("0.0182")
+    # Then it is a third move of each call (version 2), written once: the balance and the
+    # costs follow the card, the balance is the ledger's sum
+    assert (again.written, again.already, again.conflicts) == (3, 0, 0)
+    assert store.balance == D("10.0088") == store.ledger_sum()
+    assert store.calls["g1"]["cost"] == D("0.0156")
+    assert sorted(k for k in store.ledger if k.startswith("rerate#g1#")) == [
+        "rerate#g1#v0", "rerate#g1#v1", "rerate#g1#v2"
+    ]
+    assert rerate(_request(), store, store).written == 0
+
+
+def _first_half() -> RerateRequest:
+    # the same fixed card over 1-15 March: another run id, overlapping the whole month's
+    return RerateRequest(
+        "acme", date(2026, 3, 1), date(2026, 3, 15), compile_card(load_card(FIXED)),
+        "fixed-card-hash", NumberingPlan(),
+    )
+
+
+def test_a_crashed_run_is_not_adjusted_again_by_an_overlapping_range() -> None:
+    # Given March re-rated with the fixed card, dying after g1's ledger entry and balance
+    # but before g1's cost is updated
+    store = _store()
+    store.crash_after_entry = True
+    with pytest.raises(RuntimeError):
+        rerate(_request(), store, store)
+    assert (store.calls["g1"]["cost"], store.balance) == (D("0.0182"), D("10.0026"))
+    # When another range (1-15 March, so another run id) re-rates with the same card and
+    # still reads g1 at its old cost
+    summary = rerate(_first_half(), store, store)
+    # Then g1 collides with the crashed entry (its version 0), which is finished, not
+    # written again; g2 is written; g3 (31 March) is outside this range
+    assert (summary.written, summary.already, summary.conflicts) == (1, 1, 0)
+    assert sorted(store.ledger) == ["rerate#g1#v0", "rerate#g2#v0"]
+    # g1 moved once: 0.0182 → 0.0156 (+0.0026), g2 0.0140 → 0.0120 (+0.0020)
+    assert store.calls["g1"]["cost"] == D("0.0156")
+    assert store.balance == D("10.0046") == store.ledger_sum()
+
+
+def test_two_overlapping_runs_that_read_the_same_costs_move_each_call_once() -> None:
+    # Given two re-rates with the fixed card started together: both read March's calls at
+    # the wrong card's costs before either wrote
+    store = _store()
+    stale = StaleReads({"2026-03": store.period_call_detail("acme", "2026-03")})
+    first = rerate(_request(), store, store)
+    # When the second (1-15 March, another run id) writes from what it read
+    second = rerate(_first_half(), stale, store)
+    # Then its g1 and g2 collide with the first run's versions 0: nothing written twice
+    assert (first.written, second.written, second.already) == (3, 0, 2)
+    assert len(store.ledger) == 3
+    assert store.balance == D("10.0088") == store.ledger_sum()
+
+
+def test_a_run_that_collides_with_another_card_re_rates_from_that_cost() -> None:
+    # Given March re-rated with a card at 0.0100 that died after g1's entry (0.0182 → 78 s
+    # at 0.0100 = 0.0130) and before g1's call update
+    store = _store()
+    cheap = card(
+        rate("49", "0.0100", initial=60, increment=6, destination="Germany"),
+        rate("44", "0.0300", initial=60, increment=60, destination="United Kingdom"),
+    )
+    request = RerateRequest(
+        "acme", date(2026, 3, 1), date(2026, 3, 31), compile_card(load_card(cheap)), "cheap",
+        NumberingPlan(),
+    )
+    store.crash_after_entry = True
+    with pytest.raises(RuntimeError):
+        rerate(request, store, store)
+    # When the fixed card (0.0120) re-rates March from the old costs it read
+    summary = rerate(_request(), store, store)
+    # Then the crashed move is finished (0.0182 → 0.0130) and g1 re-rated from there
+    # (0.0130 → 0.0156, version 1); the balance is the ledger's sum, g1 at the fixed price
+    assert store.ledger["rerate#g1#v0"]["new_cost"] == D("0.0130")
+    assert store.ledger["rerate#g1#v1"]["amount"] == D("-0.0026")
+    assert store.calls["g1"]["cost"] == D("0.0156")
+    assert (summary.written, summary.conflicts) == (3, 0)
+    assert store.balance == D("10.0088") == store.ledger_sum()
 
 
 def test_a_dry_run_writes_nothing() -> None:
@@ -264,7 +366,7 @@ def test_a_message_is_rerated_on_its_stored_segment_count() -> None:
 
 def _change(old_destination: str, destination: str) -> RerateChange:
     return RerateChange(
-        tenant="acme", call_id="g1", entry_id="rerate#r#g1", run_id="r", period="2026-03",
+        tenant="acme", call_id="g1", entry_id="rerate#g1#v0", run_id="r", period="2026-03",
         currency="USD", old_cost=D("0.0182"), new_cost=D("0.0650"),
         old_destination=old_destination, destination=destination, prefix="4915", band="",
         card="fixed", billed_ms=60_000, receipt="{}", day="2026-03-02", old_billed_ms=78_000,
