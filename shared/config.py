@@ -33,6 +33,9 @@ class RateCallSettings(BaseSettings):
     chunk_bytes: int = Field(default=1 << 20, validation_alias="CHUNK_BYTES")
     #: how long a rating lease lasts before another file of the tenant may take over
     lease_ms: int = Field(default=60_000, validation_alias="LEASE_MS")
+    #: invoice_cycle's late-call lookback (same variable): a postpaid call of an older
+    #: period is still charged but counted as ``CallsBeyondInvoiceLookback``
+    late_lookback_periods: int = Field(default=12, ge=0, validation_alias="LATE_LOOKBACK_PERIODS")
 
 
 class StripeWebhookSettings(BaseSettings):
@@ -121,6 +124,10 @@ class InvoiceCycleSettings(BaseSettings):
     invoice_issuer: str = Field(default="INV", validation_alias="INVOICE_ISSUER")
     #: usage is invoiced once the period has been closed this long (SPEC 7: 24 h)
     settlement_lag_hours: int = Field(default=24, ge=0, validation_alias="SETTLEMENT_LAG_HOURS")
+    #: invoiced months before the one being invoiced searched for late calls (a year, as
+    #: the catch-up of missed months); a call of an older month is never invoiced
+    #: (docs/invoicing.md). Keep it under the rated calls' retention (400 days: 12)
+    late_lookback_periods: int = Field(default=12, ge=0, validation_alias="LATE_LOOKBACK_PERIODS")
     invoice_seller: str = Field(
         default='{"name": "Telecom Billing Ltd", "address": ["1 Exchange Street", "London"], '
         '"country": "GB", "tax_id": "GB123456789", "business": true}',

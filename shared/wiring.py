@@ -121,6 +121,7 @@ def ingest_options(settings: RateCallSettings) -> IngestOptions:
         chunk_bytes=settings.chunk_bytes,
         lease_ms=settings.lease_ms,
         retention_days=settings.rated_call_retention_days,
+        late_lookback_periods=settings.late_lookback_periods,
     )
 
 
@@ -352,8 +353,14 @@ def invoice_cycle_settings() -> InvoiceCycleSettings:
     return InvoiceCycleSettings()  # read from the environment
 
 
-def invoice_store(dynamodb: Any, invoices_table: str, payments_table: str) -> DynamoInvoiceStore:
-    return DynamoInvoiceStore(dynamodb, invoices_table, payments_table)
+def invoice_store(
+    dynamodb: Any, invoices_table: str, payments_table: str, ledger_table: str = "",
+    balances_table: str = "",
+) -> DynamoInvoiceStore:
+    """The invoice store; an issuing one (invoice_cycle) also names the ledger and balances,
+    where a postpaid issue credits the usage it billed."""
+    return DynamoInvoiceStore(dynamodb, invoices_table, payments_table, ledger_table,
+                              balances_table)
 
 
 @lru_cache(maxsize=1)
@@ -367,7 +374,8 @@ def _invoice_cycle_base() -> InvoicingDeps:
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb")
     records = DynamoPaymentRecords(dynamodb, settings.payments_table)
-    store = invoice_store(dynamodb, settings.invoices_table, settings.payments_table)
+    store = invoice_store(dynamodb, settings.invoices_table, settings.payments_table,
+                          settings.ledger_table, settings.balances_table)
     tables = UsageTables(
         rated_calls=settings.rated_calls_table, ledger=settings.ledger_table,
         balances=settings.balances_table, breakouts=settings.breakouts_table, files="",
@@ -403,6 +411,7 @@ def _invoice_cycle_base() -> InvoicingDeps:
         now_ms=lambda: int(time.time() * 1000),
         issuer=settings.invoice_issuer,
         settlement_lag_ms=settings.settlement_lag_hours * 3_600_000,
+        late_lookback_periods=settings.late_lookback_periods,
     )
 
 

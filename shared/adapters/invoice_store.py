@@ -9,9 +9,11 @@ Items (one string key ``invoice_key``; docs/data-model.md):
 - ``allocation#<payment id>``: how one payment was split over a tenant's invoices.
 
 The issue is ONE ``TransactWriteItems``: the counter moves from n-1 to n (condition: it is
-still n-1), the invoice is put (condition: absent) and each consumed credit in PaymentsTable
-moves pending → applied (condition: still pending). A number is used exactly when an invoice
-takes it, so numbers are gapless even when issues race, retry or crash.
+still n-1), the invoice is put (condition: absent), each consumed credit in PaymentsTable
+moves pending → applied (condition: still pending) and, for a postpaid tenant, the ledger
+entry ``invoiced#<number>`` (condition: absent) credits the usage the invoice billed, with
+the same ``ADD`` to the cached balance (as ``DynamoUsageStore.credit``). A number is used
+exactly when an invoice takes it, so numbers are gapless even when issues race, retry or crash.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from shared.services.invoice_records import (
     PaymentRaced,
     PendingCharge,
     StoredInvoice,
+    UsageInvoiced,
 )
 
 BY_TENANT_INDEX = "by_tenant"
@@ -62,11 +65,17 @@ def counter_key(issuer: str) -> str:
 class DynamoInvoiceStore:
     """``shared.services.invoice_records.InvoiceStore`` and ``shared.ports.OpenInvoices``."""
 
-    def __init__(self, client: DynamoClient, table: str, payments_table: str = "") -> None:
+    def __init__(
+        self, client: DynamoClient, table: str, payments_table: str = "",
+        ledger_table: str = "", balances_table: str = "",
+    ) -> None:
         self.client = client
         self.table = table
         #: PaymentsTable, where consumed invoice credits move to applied in the issue
         self.payments_table = payments_table
+        #: LedgerTable and BalancesTable, where a postpaid issue credits the usage it billed
+        self.ledger_table = ledger_table
+        self.balances_table = balances_table
 
     # -- issue ---------------------------------------------------------------------------
 
@@ -82,6 +91,7 @@ class DynamoInvoiceStore:
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
         remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        usage_invoiced: UsageInvoiced | None = None,
     ) -> bool:
         counter: dict[str, Any] = {
             "TableName": self.table,
@@ -139,6 +149,9 @@ class DynamoInvoiceStore:
                     "ConditionExpression": "attribute_not_exists(record_key)",
                 }
             })
+        pending = len(items)
+        if usage_invoiced is not None:
+            items += self._ledger_credit(usage_invoiced)
         try:
             with _errors(f"TransactWriteItems {self.table} (issue {invoice.number})"):
                 self.client.transact_write_items(TransactItems=items)
@@ -147,7 +160,7 @@ class DynamoInvoiceStore:
             codes = _cancellation_codes(cause) if isinstance(cause, ClientError) else []
             if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
                 return False  # the tenant's invoice of this period exists
-            if any(code == "ConditionalCheckFailed" for code in codes[2:]):
+            if any(code == "ConditionalCheckFailed" for code in codes[2:pending]):
                 raise CreditTaken(
                     f"an invoice credit or one-time charge of {invoice.tenant} is no longer "
                     "pending"
@@ -156,6 +169,37 @@ class DynamoInvoiceStore:
                 f"number {invoice.number} of {invoice.issuer} was taken first"
             ) from refused
         return True
+
+    def _ledger_credit(self, credit: UsageInvoiced) -> list[dict[str, Any]]:
+        """The ledger entry ``invoiced#<number>`` and the balance ``ADD``, exactly as
+        ``DynamoUsageStore.credit`` writes a credit, so ledger sum == balance holds."""
+        if not self.ledger_table or not self.balances_table:
+            raise ValueError("a postpaid issue needs LEDGER_TABLE and BALANCES_TABLE")
+        return [
+            {
+                "Put": {
+                    "TableName": self.ledger_table,
+                    "Item": _item({
+                        "tenant": credit.tenant, "entry_id": credit.entry_id,
+                        "kind": "invoiced", "amount": credit.amount,
+                        "currency": credit.currency, "calls": 0, "breakouts_applied": True,
+                        "invoice": credit.number, "period": credit.period,
+                    }),
+                    # the number is the invoice's (taken by the counter above): never twice
+                    "ConditionExpression": "attribute_not_exists(#entry_id)",
+                    "ExpressionAttributeNames": _names("entry_id"),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.balances_table,
+                    "Key": _item({"tenant": credit.tenant}),
+                    "UpdateExpression": "ADD #balance :amount",
+                    "ExpressionAttributeNames": _names("balance"),
+                    "ExpressionAttributeValues": _values(amount=credit.amount),
+                }
+            },
+        ]
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -199,9 +199,11 @@ def _drops(rows: int, card: dict[str, Any]) -> list[tuple[str, bytes]]:
 def _report(tenant: TenantSettings, store: Any, s3: Any, bucket: str) -> None:
     name = tenant.tenant_id
     balance, ledger = store.balance(name), store.ledger_sum(name)
-    label = "wallet" if tenant.mode is BillingMode.PREPAID else "unbilled usage"
+    # a postpaid balance is minus the usage no invoice has billed yet (invoices credit it)
+    label = (f"wallet {balance}" if tenant.mode is BillingMode.PREPAID
+             else f"unbilled usage {0 - balance}")
     print(
-        f"== {tenant.name}: {label} {balance} {tenant.currency} "
+        f"== {tenant.name}: {label} {tenant.currency} "
         f"(ledger sum {ledger}{', equal' if balance == ledger else ', MISMATCH'})"
     )
     results = s3.list_objects_v2(Bucket=bucket, Prefix=f"results/{name}/").get("Contents", [])
@@ -534,7 +536,7 @@ def _month_end(stack: Any, fake: Any, env: dict[str, str], invoices_dir: Path) -
     """October closes: invoice_cycle issues every tenant's invoice with its PDF, auto-pay
     pays one; the declined one goes overdue, is warned and suspended by the daily check,
     is paid with a new card and restored by the payment's webhook in the same call."""
-    from shared.adapters.dynamodb import DynamoTenantDirectory
+    from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
     from shared.adapters.invoice_store import DynamoInvoiceStore
     from shared.adapters.payments_store import DynamoPaymentRecords
     from shared.adapters.stripe_gateway import StripeGateway
@@ -593,6 +595,12 @@ def _month_end(stack: Any, fake: Any, env: dict[str, str], invoices_dir: Path) -
               f" total {invoice.total:>8} {invoice.currency}, balance due "
               f"{invoice.balance_due:>8}; PDF {invoice.pdf_key} ({size} bytes)")
     print(f"   PDFs downloaded to {invoices_dir}")
+    usage = DynamoUsageStore(dynamodb, UsageTables.from_env(env))
+    for tenant in (good, declining):
+        # the issue credited the usage it billed (invoiced#<number>): nothing is unbilled
+        balance, ledger = usage.balance(tenant.tenant_id), usage.ledger_sum(tenant.tenant_id)
+        print(f"   {tenant.tenant_id}: unbilled usage {0 - balance} {tenant.currency} once "
+              f"invoiced (ledger sum {ledger}{', equal' if balance == ledger else ', MISMATCH'})")
 
     paid = store.get(good.tenant_id, "2026-10")
     assert paid is not None

@@ -148,7 +148,8 @@ def money_available(
     if settings.mode is BillingMode.PREPAID:
         bounds.append(balance)
     elif settings.credit_limit is not None:
-        bounds.append(settings.credit_limit + balance)  # usage makes the balance negative
+        # minus the unbilled usage: rated usage debits it, each invoice credits what it billed
+        bounds.append(settings.credit_limit + balance)
     if international and settings.daily_spend_cap is not None:
         bounds.append(settings.daily_spend_cap - spend_today)
     return min(bounds) if bounds else None

@@ -27,8 +27,10 @@ def call_status(
     spend_today: Decimal,
     recharge_pending: bool = False,
 ) -> CallStatusView:
-    """``balance`` is the ledger balance (usage negative); ``spend_today`` the rated cost of
-    the current UTC day (from breakouts)."""
+    """``balance`` is the ledger balance (usage negative); for a postpaid tenant it is minus
+    the *unbilled* usage, since each postpaid invoice credits back the usage it billed
+    (``invoiced#<number>``, docs/invoicing.md). ``spend_today`` is the rated cost of the
+    current UTC day (from breakouts)."""
     reasons: list[str] = []
     inbound = outbound = international = True
     if settings.status is AccountStatus.SUSPENDED:

@@ -17,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from shared.domain.calls import CallRecord, CallStatus, RejectReason
 from shared.domain.checkpoint import REASON_PREFIX, FileCheckpoint
 from shared.domain.errors import BillingError
+from shared.domain.invoicing.periods import BillingPeriod
 from shared.domain.rating.compiled import CompiledCard
 from shared.domain.rating.engine import Rating, RatingLimits
 from shared.domain.summary import FileSummary
@@ -43,6 +46,7 @@ from shared.formats.cdr_formats import (
 from shared.formats.chunks import complete_records_end
 from shared.formats.csv_safe import safe_row
 from shared.formats.records import as_outcome
+from shared.observability import logger, metrics
 from shared.ports import (
     CdrObjects,
     CommitRefused,
@@ -68,6 +72,13 @@ class IngestOptions:
     lease_wait_ms: int = 120_000  # give up (and let SQS retry) after this
     retention_days: int = 400  # rated calls expire after this (DynamoDB TTL)
     safety_ms: int = 30_000  # stop starting chunks this close to the Lambda deadline
+    #: invoice_cycle's late-call lookback (``LATE_LOOKBACK_PERIODS``): a postpaid call of an
+    #: older period is charged but no invoice will bill it, so it is logged and counted
+    late_lookback_periods: int = 12
+
+
+#: postpaid calls charged whose period is older than the invoices' late-call lookback
+BEYOND_LOOKBACK_METRIC = "CallsBeyondInvoiceLookback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +358,8 @@ def _charge_chunk(
             collected.rejects.append((call.line_no, call.raw, RejectReason.CONFLICT, detail))
             summary.rejected += 1
             summary.reasons[RejectReason.CONFLICT] += 1
+    if settings.mode is BillingMode.POSTPAID:
+        _flag_beyond_lookback(settings, charged, this_chunk, deps.now_ms(), options)
     expires = (deps.now_ms() + options.retention_days * DAY_MS) // 1000
     store.put_calls(tenant, charged, this_chunk, expires)
     if collected.rejects:
@@ -383,6 +396,42 @@ def _charge_chunk(
     ):
         deps.events.low_balance(tenant, after, settings.low_balance_threshold, job.card.currency)
     return after
+
+
+def _flag_beyond_lookback(
+    settings: TenantSettings,
+    charged: list[tuple[CallRecord, Rating, str]],
+    chunk: str,
+    now_ms: int,
+    options: IngestOptions,
+) -> int:
+    """Postpaid calls whose billing period (answer time, tenant's zone) is older than the
+    invoices' late-call lookback, counted from the current period: invoice_cycle will never
+    look for them, so they are still charged (and stay in the tenant's unbilled usage) but
+    logged and counted as ``CallsBeyondInvoiceLookback`` for the operator to bill by hand
+    (``billing charge``) rather than lost silently. A crashed chunk's retry counts its calls
+    again (an over-count, never a miss)."""
+    oldest = BillingPeriod.containing(now_ms, settings.timezone)
+    for _ in range(options.late_lookback_periods):
+        oldest = oldest.previous()
+    beyond: dict[str, list[str]] = {}
+    for call, rating, _content in charged:
+        stamp = call.answer_ms if call.answer_ms is not None else call.start_ms
+        if rating.status is not CallStatus.RATED or stamp is None:
+            continue
+        period = BillingPeriod.containing(stamp, settings.timezone).key
+        if period < oldest.key:
+            beyond.setdefault(period, []).append(call.call_id)
+    count = sum(len(ids) for ids in beyond.values())
+    if count:
+        logger.warning("calls beyond the invoice lookback: charged, never invoiced", extra={
+            "tenant": settings.tenant_id, "chunk": chunk, "calls": count,
+            "oldest_invoiced_period": oldest.key,
+            "periods": {key: len(ids) for key, ids in sorted(beyond.items())},
+            "call_ids": [i for ids in beyond.values() for i in ids][:20],
+        })
+        metrics.add_metric(BEYOND_LOOKBACK_METRIC, MetricUnit.Count, count)
+    return count
 
 
 def _reject_lines(

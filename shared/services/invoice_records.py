@@ -92,6 +92,23 @@ class Allocation:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageInvoiced:
+    """A postpaid invoice's ledger credit, written in its issue transaction: the exact,
+    unrounded rated usage it billed (the period's calls, late calls, re-rate differences),
+    so the tenant's balance is minus its *unbilled* usage (what ``credit_limit`` bounds)."""
+
+    tenant: str
+    number: str
+    period: str
+    amount: Decimal
+    currency: str
+
+    @property
+    def entry_id(self) -> str:
+        return f"invoiced#{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
 class PendingCharge:
     """A one-time charge (a number port, a set-up fee) for the tenant's invoice of
     ``period`` or, if that one is issued already, the next one."""
@@ -121,11 +138,13 @@ class InvoiceStore(Protocol):
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
         remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        usage_invoiced: UsageInvoiced | None = None,
     ) -> bool:
         """Write the invoice, move the issuer's counter from ``sequence - 1`` to
-        ``sequence``, mark the credits applied and the one-time charges billed, and create
+        ``sequence``, mark the credits applied and the one-time charges billed, create
         the ``remainders`` (what a credit larger than the invoice leaves: new pending
-        credits, by key and values, in PaymentsTable), all or nothing. False (nothing
+        credits, by key and values, in PaymentsTable) and, for a postpaid invoice, the
+        ledger credit ``usage_invoiced`` with its balance change, all or nothing. False (nothing
         written) when the tenant's invoice of that period exists; ``CounterMoved`` when
         another issue took ``sequence``; ``CreditTaken`` when a credit or a charge is no
         longer pending."""

@@ -77,10 +77,13 @@ from shared.services.invoice_records import (
     InvoiceStore,
     PendingCharge,
     StoredInvoice,
+    UsageInvoiced,
 )
 
-#: earlier invoiced periods searched for late calls (rated calls are kept 400 days)
-LATE_LOOKBACK_PERIODS = 3
+#: earlier invoiced periods searched for late calls, by default a year (as the catch-up
+#: below); ``InvoicingDeps.late_lookback_periods`` (``LATE_LOOKBACK_PERIODS``) sets it.
+#: Rated calls are kept 400 days, so it must stay at 12 or below with the default retention.
+LATE_LOOKBACK_PERIODS = 12
 _ISSUE_RETRIES = 20
 
 
@@ -150,6 +153,10 @@ class InvoicingDeps:
     now_ms: Callable[[], int]
     issuer: str = INVOICE_PREFIX
     settlement_lag_ms: int = DEFAULT_SETTLEMENT_LAG_MS
+    #: invoiced periods before the one being invoiced that are searched for late calls; a
+    #: call of an older period is never invoiced (rate_call counts it,
+    #: ``CallsBeyondInvoiceLookback``)
+    late_lookback_periods: int = LATE_LOOKBACK_PERIODS
     sleep: Callable[[float], None] = time.sleep
     #: a test's crash point: called with a step name after that step is done
     after_step: Callable[[str], None] = lambda step: None
@@ -373,9 +380,10 @@ def issue_invoice(
             credits=tuple(invoice_credit_key(tenant, c.credit_id) for c in consumed),
             adjusted_entries=tuple(sorted(adjusted | {str(e["entry_id"]) for e in entries})),
         )
+        invoiced = _usage_invoiced(settings, stored, usage, late, adjustments)
         try:
             if deps.store.issue(stored, sequence, stored.credits, [c.key for c in charges],
-                                remainders):
+                                remainders, invoiced):
                 logger.info("invoice issued", extra={
                     "tenant": tenant, "period": period.key, "invoice": number,
                     "total": str(stored.total), "currency": stored.currency})
@@ -387,6 +395,27 @@ def issue_invoice(
         if existing is not None:
             return existing, "existed"
     raise CounterMoved(f"could not take an invoice number for {tenant} {period.key}; retry")
+
+
+def _usage_invoiced(
+    settings: TenantSettings, invoice: StoredInvoice, usage: Sequence[UsageRow],
+    late: Sequence[UsageRow], adjustments: Sequence[dict[str, Any]],
+) -> UsageInvoiced | None:
+    """A postpaid invoice's ledger credit: the exact sum of the rated usage it bills (each
+    call's rated cost, never the rounded lines) and of the re-rate differences it bills, so
+    the ledger balance is minus the usage no invoice has billed yet (SPEC 1: the credit
+    limit bounds *unbilled* usage). Prepaid tenants paid their usage from the wallet: none.
+    Nothing to credit (no usage billed): none either, so idle months add no entries."""
+    if settings.mode is not BillingMode.POSTPAID:
+        return None
+    amount = sum((row.cost for row in (*usage, *late) if not row.status or row.status == "rated"),
+                 Decimal(0))
+    amount += sum((Decimal(str(entry.get("difference") or 0)) for entry in adjustments),
+                  Decimal(0))
+    if amount == 0:
+        return None
+    return UsageInvoiced(invoice.tenant, invoice.number, invoice.period, amount,
+                         invoice.currency)
 
 
 def _remainders(
@@ -476,12 +505,14 @@ def _latest_before(
 def _late_calls(
     tenant: str, period: BillingPeriod, previous: StoredInvoice | None, deps: InvoicingDeps
 ) -> tuple[list[UsageRow], dict[str, list[str]]]:
-    """Calls of the last invoiced periods that no invoice billed yet (arrived after)."""
-    if previous is None:
+    """Calls of the last ``late_lookback_periods`` invoiced periods that no invoice billed
+    yet (they arrived after)."""
+    if previous is None or deps.late_lookback_periods <= 0:
         return [], {}
     late: list[UsageRow] = []
     ids: dict[str, list[str]] = {}
-    for key, billed in sorted(previous.usage_billed.items())[-LATE_LOOKBACK_PERIODS:]:
+    lookback = deps.late_lookback_periods
+    for key, billed in sorted(previous.usage_billed.items())[-lookback:]:
         if key >= period.key:
             continue
         known: set[str] = set()
@@ -512,7 +543,7 @@ def _billed_usage(
         entry["calls"] = int(entry.get("calls", 0)) + len(call_ids)
         entry["ids"] = [*entry.get("ids", []), object_key]
     # only the periods a later invoice may still look back at
-    kept = sorted(billed)[-(LATE_LOOKBACK_PERIODS + 1):]
+    kept = sorted(billed)[-(max(deps.late_lookback_periods, 0) + 1):]
     return {key: billed[key] for key in kept}
 
 

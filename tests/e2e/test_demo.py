@@ -101,6 +101,11 @@ def _check_month_end(out: str, pdfs: Path) -> None:
     assert (status, total, due) == ("Paid", Decimal("12.00"), Decimal("0"))
     assert re.search(r"umbrella-pbx: auto-pay PaymentIntents: 1 — pi_\w+ 12\.00 USD succeeded; "
                      rf"{number} Paid, paid 12\.00$", out, re.M)
+    # the postpaid issue credited the usage it billed (10.00 and 5.00) to the ledger: no
+    # usage is left unbilled, so a credit limit would allow calls again
+    for tenant in ("umbrella-pbx", "cyberdyne-pbx"):
+        assert re.search(rf"^   {tenant}: unbilled usage 0(\.0+)? USD once invoiced "
+                         r"\(ledger sum 0(\.0+)?, equal\)$", out, re.M), tenant
     # prepaid tenants' usage was paid from the wallet: their invoices are statements, 0 due
     for tenant in ("acme-voip", "hooli-voip", "wayne-tel", "initech"):
         assert invoices[tenant][1:] == ("Paid", Decimal("0"), Decimal("0")), tenant

@@ -23,8 +23,9 @@ from shared.services.invoice_records import (
     PaymentRaced,
     PendingCharge,
     StoredInvoice,
+    UsageInvoiced,
 )
-from tests.fakes.payments import MemoryPaymentRecords
+from tests.fakes.payments import MemoryPaymentRecords, MemoryWallet
 
 
 @dataclass
@@ -34,6 +35,8 @@ class MemoryInvoiceStore:
     invoices: dict[tuple[str, str], StoredInvoice] = field(default_factory=dict)
     allocations: dict[str, Allocation] = field(default_factory=dict)
     charges: dict[str, PendingCharge] = field(default_factory=dict)
+    #: the ledger a postpaid issue credits (``invoiced#<number>``), with the same condition
+    wallet: MemoryWallet = field(default_factory=MemoryWallet)
     #: issue attempts refused because the counter had moved (races seen)
     races: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +48,7 @@ class MemoryInvoiceStore:
         self, invoice: StoredInvoice, sequence: int, credit_keys: Sequence[str],
         charge_keys: Sequence[str] = (),
         remainders: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        usage_invoiced: UsageInvoiced | None = None,
     ) -> bool:
         with self._lock:
             if (invoice.tenant, invoice.period) in self.invoices:
@@ -61,6 +65,9 @@ class MemoryInvoiceStore:
             for key, _ in remainders:
                 if key in self.credits.items:
                     raise CreditTaken(key)
+            if usage_invoiced is not None and (
+                    usage_invoiced.tenant, usage_invoiced.entry_id) in self.wallet.entries:
+                raise CounterMoved(usage_invoiced.entry_id)
             self.counters[invoice.issuer] = sequence
             self.invoices[(invoice.tenant, invoice.period)] = invoice
             for key in credit_keys:
@@ -70,6 +77,9 @@ class MemoryInvoiceStore:
                                                         billed_by=invoice.number)
             for key, values in remainders:
                 self.credits.items[key] = {**values, "record_key": key}
+            if usage_invoiced is not None:
+                self.wallet.credit(usage_invoiced.tenant, usage_invoiced.entry_id,
+                                   usage_invoiced.amount, usage_invoiced.currency)
             return True
 
     def add_charge(self, charge: PendingCharge) -> bool:

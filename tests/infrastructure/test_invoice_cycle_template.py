@@ -59,9 +59,12 @@ def test_invoice_cycle_has_item_grants_on_named_tables_only(deployed: dict[str, 
     # rated calls: the period index, and the consistency check's Scan; never a write
     assert grants["RatedCallsTable/index/by_period"] == {"dynamodb:Query"}
     assert grants["RatedCallsTable"] == {"dynamodb:Scan"}
-    # the ledger, balances and breakouts are only read
-    for table in ("LedgerTable", "BalancesTable", "BreakoutsTable"):
-        assert grants[table] == {"dynamodb:GetItem", "dynamodb:Query"}, table
+    # breakouts are only read; the ledger and balances too, except the postpaid issue's
+    # credit (a ledger put, conditional on the entry being absent, and the balance ADD)
+    assert grants["BreakoutsTable"] == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert grants["LedgerTable"] == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+    assert grants["BalancesTable"] == {"dynamodb:GetItem", "dynamodb:Query",
+                                       "dynamodb:UpdateItem"}
     assert all("dynamodb:DeleteItem" not in actions for actions in grants.values())
     # PDFs only under invoices/ (never tenants/, whose uploads are rated)
     s3 = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]

@@ -336,3 +336,37 @@ def test_the_suspension_and_consistency_schedules_run_their_jobs(cycle: Cycle) -
     assert consistency["job"] == "consistency-check"
     tenants = cycle.dynamodb.scan(TableName=cycle.env["TENANTS_TABLE"], Select="COUNT")["Count"]
     assert consistency["tenants"] >= tenants
+
+
+def test_a_postpaid_tenant_over_its_credit_limit_is_allowed_again_once_invoiced(
+    cycle: Cycle,
+) -> None:
+    # Given a postpaid tenant with a credit limit of 10.00, its October calls (12.50) debited
+    # to the ledger as rate_call debits them
+    from shared.adapters.dynamodb import DynamoUsageStore, UsageTables
+    from shared.domain.call_status import call_status
+
+    cycle.tenant("limited")
+    settings = cycle.directory.get("limited")
+    assert settings is not None
+    settings = settings.model_copy(update={"credit_limit": Decimal("10.00")})
+    cycle.directory.put(settings)
+    ledger = DynamoUsageStore(cycle.dynamodb, UsageTables(
+        rated_calls=cycle.env["RATED_CALLS_TABLE"], ledger=cycle.env["LEDGER_TABLE"],
+        balances=cycle.env["BALANCES_TABLE"], breakouts="", files=""))
+    ledger.credit("limited", "usage#seed:0", Decimal("-12.50"), "USD")
+    assert not call_status(settings, ledger.balance("limited"), Decimal(0)).outbound_allowed
+
+    # When October is invoiced by a schedule that fires twice
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+    cycle.handler(scheduled("invoice-run", cycle.stack))
+
+    # Then the issue transaction wrote one ledger credit invoiced#<number> of exactly the
+    # 12.50 of usage billed; balance 0 == ledger sum; outbound calls allowed again
+    invoice = cycle.store.get("limited", "2026-10")
+    assert invoice is not None
+    entries = [(e.entry_id, e.kind, e.amount) for e in ledger.ledger_entries("limited")]
+    assert entries == [(f"invoiced#{invoice.number}", "invoiced", Decimal("12.50")),
+                       ("usage#seed:0", "usage", Decimal("-12.50"))]
+    assert ledger.balance("limited") == ledger.ledger_sum("limited") == Decimal("0")
+    assert call_status(settings, ledger.balance("limited"), Decimal(0)).outbound_allowed
