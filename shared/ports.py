@@ -284,6 +284,16 @@ class TenantAccounts(Protocol):
         stored status is not ``expected`` (another run moved it first)."""
         ...
 
+    def move_status(
+        self, tenant: str, expected: AccountStatus, status: AccountStatus, record_key: str,
+        record: Mapping[str, Any], *, record_state: str | None = None,
+    ) -> bool:
+        """``set_status`` and the PaymentsTable record ``record_key`` (written whole) in one
+        transaction: both or neither, so no crash leaves a record that disagrees with the
+        status. With ``record_state`` the stored record must still be in that state. False
+        (nothing written) when either condition fails."""
+        ...
+
 
 class PaymentsInFlight(Protocol):
     def payment_in_flight(self, tenant: str, now: int) -> bool:

@@ -320,7 +320,7 @@ def suspension_deps(
     records = DynamoPaymentRecords(dynamodb, payments_table)
     return SuspensionDeps(
         tenants=DynamoTenantDirectory(dynamodb, tenants_table),
-        accounts=DynamoTenantAccounts(dynamodb, tenants_table),
+        accounts=DynamoTenantAccounts(dynamodb, tenants_table, payments_table),
         invoices=invoices,
         payments=DynamoPaymentsInFlight(records),
         records=records,
@@ -337,7 +337,7 @@ def restore_on_payment(
 
     deps = RestoreDeps(
         tenants=DynamoTenantDirectory(dynamodb, tenants_table),
-        accounts=DynamoTenantAccounts(dynamodb, tenants_table),
+        accounts=DynamoTenantAccounts(dynamodb, tenants_table, payments_table),
         invoices=invoices,
         records=DynamoPaymentRecords(dynamodb, payments_table),
         now=lambda: datetime.now(UTC),

@@ -8,6 +8,7 @@ the status, and an admin edit made in between is never overwritten.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from shared.adapters.dynamodb import Conflict, _errors, _item, _plain, _values
@@ -19,9 +20,11 @@ from shared.domain.tenants import AccountStatus, TenantSettings
 class DynamoTenantAccounts:
     """``shared.ports.TenantAccounts`` on TenantsTable."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, payments_table: str = "") -> None:
         self.client = client
         self.table = table
+        #: PaymentsTable, for ``move_status``'s record (the suspension reason)
+        self.payments_table = payments_table
 
     def tenant_ids(self) -> list[str]:
         """Every tenant (a Scan of the keys only: one item per tenant, a small table)."""
@@ -40,30 +43,71 @@ class DynamoTenantAccounts:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def set_status(self, tenant: str, expected: AccountStatus, status: AccountStatus) -> bool:
+        update = self._status_update(tenant, expected, status)
+        if update is None:
+            return False
+        try:
+            with _errors(f"UpdateItem {self.table} ({tenant} status)"):
+                self.client.update_item(**update)
+        except Conflict:
+            return False
+        return True
+
+    def move_status(
+        self, tenant: str, expected: AccountStatus, status: AccountStatus, record_key: str,
+        record: Mapping[str, Any], *, record_state: str | None = None,
+    ) -> bool:
+        """The status compare-and-set and the PaymentsTable record in one
+        ``TransactWriteItems`` across the two tables: a crash, a lost race or an admin edit
+        leaves both as they were, never a suspension reason without its status (which would
+        let a payment reopen an account an operator suspended by hand)."""
+        if not self.payments_table:
+            raise ValueError("DynamoTenantAccounts.move_status needs the payments table")
+        update = self._status_update(tenant, expected, status)
+        if update is None:
+            return False
+        item = {name: value for name, value in record.items() if value is not None}
+        put: dict[str, Any] = {
+            "TableName": self.payments_table,
+            "Item": _item({**item, "record_key": record_key}),
+        }
+        if record_state is not None:
+            put["ConditionExpression"] = "#state = :state"
+            put["ExpressionAttributeNames"] = {"#state": "state"}
+            put["ExpressionAttributeValues"] = _values(state=record_state)
+        try:
+            with _errors(f"TransactWriteItems ({tenant} status and {record_key})"):
+                self.client.transact_write_items(
+                    TransactItems=[{"Update": update}, {"Put": put}]
+                )
+        except Conflict:
+            return False
+        return True
+
+    def _status_update(
+        self, tenant: str, expected: AccountStatus, status: AccountStatus
+    ) -> dict[str, Any] | None:
+        """The conditional update of the settings document (it must still be the one read
+        here), or None when the stored status is not ``expected``."""
         with _errors(f"GetItem {self.table}"):
             found = self.client.get_item(
                 TableName=self.table, Key=_item({"tenant_id": tenant}), ConsistentRead=True
             ).get("Item")
         if not found:
-            return False
+            return None
         stored = str(_plain(found)["settings"])
         settings = TenantSettings.model_validate_json(stored)
         if settings.status is not expected:
-            return False
+            return None
         updated = settings.model_copy(update={"status": status}).model_dump_json()
-        try:
-            with _errors(f"UpdateItem {self.table} ({tenant} status)"):
-                self.client.update_item(
-                    TableName=self.table,
-                    Key=_item({"tenant_id": tenant}),
-                    UpdateExpression="SET #settings = :new",
-                    ConditionExpression="#settings = :old",
-                    ExpressionAttributeNames={"#settings": "settings"},
-                    ExpressionAttributeValues=_values(new=updated, old=stored),
-                )
-        except Conflict:
-            return False
-        return True
+        return {
+            "TableName": self.table,
+            "Key": _item({"tenant_id": tenant}),
+            "UpdateExpression": "SET #settings = :new",
+            "ConditionExpression": "#settings = :old",
+            "ExpressionAttributeNames": {"#settings": "settings"},
+            "ExpressionAttributeValues": _values(new=updated, old=stored),
+        }
 
 
 class DynamoPaymentsInFlight:

@@ -6,8 +6,9 @@ invoices, decides (``shared.domain.suspension.decide``) and acts:
 * a dunning warning is recorded once per tenant, invoice and milestone day
   (``dunning#<tenant>#<invoice>#<day>`` in PaymentsTable, a conditional put) and only the run
   that created the record sends the email, so a schedule firing twice sends nothing twice;
-* a suspension is a compare-and-set of the tenant's status (active or trial → suspended):
-  only the run that moved it logs, counts the metric and notifies.
+* a suspension is a compare-and-set of the tenant's status (active or trial → suspended),
+  in one transaction with its reason (``suspension#<tenant>``): only the run that moved it
+  logs, counts the metric and notifies.
 
 ``restore_if_settled`` is the payment webhook's collaborator: called in the same request as a
 successful payment, after the payment is recorded, it moves a suspended tenant back to active
@@ -123,13 +124,16 @@ def check_tenant(settings: TenantSettings, deps: SuspensionDeps) -> TenantOutcom
                     extra={"tenant": tenant, "invoice": number, "days": decision.days_past_due})
         return TenantOutcome(tenant, "held_by_payment", decision.days_past_due, number)
     if decision.suspend:
-        # the reason first: only an account suspended for non-payment is restored by a
-        # payment (a stale record is harmless, restore also needs the status suspended)
-        deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None, {
+        # the status and its reason in one transaction: only an account suspended for
+        # non-payment is restored by a payment, and a reason written without its status
+        # (a crash, an operator's edit in between) would reopen a suspension made by hand
+        reason = {
             "state": "suspended", "tenant_id": tenant, "invoice": number,
             "days_past_due": decision.days_past_due, "previous": str(settings.status),
-        })
-        if deps.accounts.set_status(tenant, settings.status, AccountStatus.SUSPENDED):
+            "rank": 1, "created": int(now.timestamp()),
+        }
+        if deps.accounts.move_status(tenant, settings.status, AccountStatus.SUSPENDED,
+                                     suspension_key(tenant), reason):
             logger.warning("account suspended",
                            extra={"tenant": tenant, "invoice": number,
                                   "days": decision.days_past_due})
@@ -173,7 +177,8 @@ class RestoreDeps:
     tenants: TenantDirectory
     accounts: TenantAccounts
     invoices: OpenInvoices
-    #: the ``suspension#<tenant>`` record (``PaymentRecords.get`` / ``advance``)
+    #: the ``suspension#<tenant>`` record (``PaymentRecords.get``; written with the status
+    #: by ``TenantAccounts.move_status``)
     records: PaymentRecords
     now: Callable[[], datetime]
 
@@ -202,10 +207,13 @@ def restore_if_settled(tenant: str, deps: RestoreDeps) -> bool:
     previous = AccountStatus(str(reason.get("previous") or AccountStatus.ACTIVE))
     if previous is AccountStatus.SUSPENDED:
         previous = AccountStatus.ACTIVE
-    if not deps.accounts.set_status(tenant, AccountStatus.SUSPENDED, previous):
+    # the status and the record together, the record still the suspension read above
+    restored = {"state": "restored", "tenant_id": tenant, "previous": str(previous),
+                "rank": 1, "created": int(now.timestamp())}
+    if not deps.accounts.move_status(tenant, AccountStatus.SUSPENDED, previous,
+                                     suspension_key(tenant), restored,
+                                     record_state="suspended"):
         return False
-    deps.records.advance(suspension_key(tenant), 1, int(now.timestamp()), None,
-                         {"state": "restored", "tenant_id": tenant})
     logger.info("account restored on payment", extra={"tenant": tenant})
     metrics.add_metric("AccountsRestored", MetricUnit.Count, 1)
     return True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,8 @@ class World:
         dynamodb = stack.client("dynamodb")
         self.tenants_table = env["TENANTS_TABLE"]
         self.directory = DynamoTenantDirectory(dynamodb, self.tenants_table)
-        self.accounts = DynamoTenantAccounts(dynamodb, self.tenants_table)
+        self.payments_table = env["PAYMENTS_TABLE"]
+        self.accounts = DynamoTenantAccounts(dynamodb, self.tenants_table, self.payments_table)
         self.records = DynamoPaymentRecords(dynamodb, env["PAYMENTS_TABLE"])
         self.usage = DynamoUsageStore(dynamodb, UsageTables(
             rated_calls="", ledger=env["LEDGER_TABLE"], balances=env["BALANCES_TABLE"],
@@ -217,3 +219,127 @@ def test_a_payment_awaiting_authentication_holds_the_suspension(world: World) ->
     assert world.check("sus-3ds", 14) == "held_by_payment"
     # When it is still unfinished 7 days later, it no longer holds the account open
     assert world.check("sus-3ds", 20) == "suspended"
+
+
+class _DiesOnWrite:
+    """A DynamoDB client whose process dies at the first write that touches ``table``
+    (alone or in a transaction): that write never happens, nor anything after it."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client, self.table = client, table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def _dies(self, request: dict[str, Any]) -> None:
+        tables = {request.get("TableName")} | {
+            next(iter(item.values()))["TableName"] for item in request.get("TransactItems", [])
+        }
+        if self.table in tables:
+            raise RuntimeError(f"killed before a write to {self.table}")
+
+    def update_item(self, **request: Any) -> Any:
+        self._dies(request)
+        return self.client.update_item(**request)
+
+    def put_item(self, **request: Any) -> Any:
+        self._dies(request)
+        return self.client.put_item(**request)
+
+    def transact_write_items(self, **request: Any) -> Any:
+        self._dies(request)
+        return self.client.transact_write_items(**request)
+
+
+def _dying(world: World, table: str) -> tuple[DynamoTenantAccounts, DynamoPaymentRecords]:
+    """The accounts and the payment records on one client that dies writing ``table``."""
+    client = _DiesOnWrite(world.accounts.client, table)
+    return (DynamoTenantAccounts(client, world.tenants_table, world.payments_table),
+            DynamoPaymentRecords(client, world.payments_table))
+
+
+def _restore(
+    world: World, tenant: str,
+    dying: tuple[DynamoTenantAccounts, DynamoPaymentRecords] | None = None,
+) -> bool:
+    accounts, records = dying or (world.accounts, world.records)
+    deps = RestoreDeps(world.directory, accounts, world.invoices, records, lambda: world.now)
+    return restore_if_settled(tenant, deps)
+
+
+def _pay(world: World, tenant: str) -> None:
+    """INV-7 settled: the wallet receives its 42.00 (WalletBackedInvoices)."""
+    world.usage.credit(tenant, f"topup#pi_{tenant}", Decimal("42.00"), "EUR")
+
+
+def test_a_suspension_that_dies_before_its_status_leaves_no_reason_behind(
+    world: World,
+) -> None:
+    # Given an account 14 days past due, whose daily check dies at the status move
+    world.tenant("sus-crash")
+    world.now = START + timedelta(days=14)
+    settings = world.directory.get("sus-crash")
+    assert settings is not None
+    accounts, records = _dying(world, world.tenants_table)
+    deps = SuspensionDeps(
+        world.directory, accounts, world.invoices, DynamoPaymentsInFlight(world.records),
+        records, world.notifier, lambda: world.now,
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        check_tenant(settings, deps)
+    # Then neither the status nor the reason was written
+    assert world.status("sus-crash") is AccountStatus.ACTIVE
+    assert world.records.get("suspension#sus-crash") is None
+    # When an operator then suspends it by hand (fraud) and the invoice is paid
+    assert world.accounts.set_status("sus-crash", AccountStatus.ACTIVE, AccountStatus.SUSPENDED)
+    _pay(world, "sus-crash")
+    # Then the payment does not reopen the operator's suspension
+    assert _restore(world, "sus-crash") is False
+    assert world.status("sus-crash") is AccountStatus.SUSPENDED
+
+
+def test_a_restore_that_dies_before_its_record_is_all_or_nothing(world: World) -> None:
+    # Given an account suspended for non-payment on day 14, then paid
+    world.tenant("sus-rcrash")
+    assert world.check("sus-rcrash", 14) == "suspended"
+    assert world.records.get("suspension#sus-rcrash")["state"] == "suspended"  # type: ignore[index]
+    _pay(world, "sus-rcrash")
+    # When the restore dies at the record write (PaymentsTable)
+    with pytest.raises(RuntimeError, match="killed"):
+        _restore(world, "sus-rcrash", _dying(world, world.payments_table))
+    # Then the status did not move without it: still suspended for non-payment
+    assert world.status("sus-rcrash") is AccountStatus.SUSPENDED
+    assert world.records.get("suspension#sus-rcrash")["state"] == "suspended"  # type: ignore[index]
+    # and the webhook's retry restores it, record and status together
+    assert _restore(world, "sus-rcrash") is True
+    assert world.status("sus-rcrash") is AccountStatus.ACTIVE
+    assert world.records.get("suspension#sus-rcrash")["state"] == "restored"  # type: ignore[index]
+    # When an operator later suspends it by hand and another payment arrives
+    assert world.accounts.set_status("sus-rcrash", AccountStatus.ACTIVE,
+                                     AccountStatus.SUSPENDED)
+    world.usage.credit("sus-rcrash", "topup#pi_more", Decimal("5.00"), "EUR")
+    # Then the operator's suspension survives
+    assert _restore(world, "sus-rcrash") is False
+    assert world.status("sus-rcrash") is AccountStatus.SUSPENDED
+
+
+def test_an_operator_edit_between_the_check_and_its_move_writes_no_reason(
+    world: World,
+) -> None:
+    # Given an account the daily check reads as active and 14 days past due
+    world.tenant("sus-race")
+    world.now = START + timedelta(days=14)
+    settings = world.directory.get("sus-race")
+    assert settings is not None
+    # When an operator suspends it by hand after the read, before the check's move
+    assert world.accounts.set_status("sus-race", AccountStatus.ACTIVE, AccountStatus.SUSPENDED)
+    deps = SuspensionDeps(
+        world.directory, world.accounts, world.invoices, DynamoPaymentsInFlight(world.records),
+        world.records, world.notifier, lambda: world.now,
+    )
+    # Then the check's compare-and-set is refused and no non-payment reason is written
+    assert check_tenant(settings, deps).outcome == "already_suspended"
+    assert world.records.get("suspension#sus-race") is None
+    _pay(world, "sus-race")
+    assert _restore(world, "sus-race") is False
+    assert world.status("sus-race") is AccountStatus.SUSPENDED

@@ -5,9 +5,11 @@ acme: postpaid USD, one invoice INV-0001 of 42.00 due 2026-03-01 (day 0).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,8 @@ class Accounts:
     """TenantDirectory + TenantAccounts in memory; set_status is a compare-and-set."""
 
     settings: dict[str, TenantSettings] = field(default_factory=dict)
+    #: PaymentsTable, where move_status writes its record with the status (one transaction)
+    records: MemoryPaymentRecords = field(default_factory=MemoryPaymentRecords)
 
     def get(self, tenant: str) -> TenantSettings | None:
         return self.settings.get(tenant)
@@ -42,6 +46,18 @@ class Accounts:
         if found is None or found.status is not expected:
             return False
         self.settings[tenant] = found.model_copy(update={"status": status})
+        return True
+
+    def move_status(
+        self, tenant: str, expected: AccountStatus, status: AccountStatus, record_key: str,
+        record: Mapping[str, Any], *, record_state: str | None = None,
+    ) -> bool:
+        stored = self.records.items.get(record_key) or {}
+        if record_state is not None and stored.get("state") != record_state:
+            return False
+        if not self.set_status(tenant, expected, status):
+            return False
+        self.records.items[record_key] = {k: v for k, v in record.items() if v is not None}
         return True
 
 
@@ -71,6 +87,7 @@ class World:
     now: datetime = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
     def __post_init__(self) -> None:
+        self.accounts.records = self.records
         self.accounts.settings["acme"] = TenantSettings(
             tenant_id="acme", card="retail", currency="USD", mode=BillingMode.POSTPAID
         )
