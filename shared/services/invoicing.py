@@ -341,11 +341,13 @@ def issue_invoice(
     tenant = settings.tenant_id
     for attempt in range(_ISSUE_RETRIES):
         today = _local_date(deps.now_ms(), settings)
-        previous = _latest_before(deps.store.of_tenant(tenant), period.key, deps.store)
+        invoices = deps.store.of_tenant(tenant)
+        previous = _latest_before(invoices, period.key, deps.store)
         usage = list(deps.usage.rated_calls(tenant, period.key))
         credits = [c for c in pending_invoice_credits(tenant, deps.credits)
                    if c.currency == settings.currency]
-        late, late_ids = _late_calls(tenant, period, previous, deps)
+        history = _billed_history(tenant, period, previous, invoices, deps)
+        late, late_ids = _late_calls(tenant, period, history, deps)
         # re-rating entries of periods already invoiced are billed as adjustments, once;
         # those of this period are already in the usage (the calls were re-priced in place)
         adjusted = set(previous.adjusted_entries) if previous else set()
@@ -362,7 +364,7 @@ def issue_invoice(
         charges = [c for c in deps.store.pending_charges(tenant) if c.period <= period.key]
         draft = deps.build(DraftInputs(settings, period, usage, credits, late, adjustments,
                                        today, charges, _top_ups(tenant, period, deps)))
-        billed = _billed_usage(tenant, period, previous, usage, late_ids, deps)
+        billed = _billed_usage(tenant, period, history, usage, late_ids, deps)
         sequence = deps.store.last_number(deps.issuer) + 1
         number = format_number(deps.issuer, sequence)
         issued = draft.issue(number, today, settings.payment_terms_days)
@@ -502,18 +504,55 @@ def _latest_before(
     return store.get(latest.tenant, latest.period) or latest
 
 
+def _window(period: BillingPeriod, lookback: int) -> set[str]:
+    """The ``lookback`` periods before ``period`` (the late-call search)."""
+    keys, cursor = set(), period
+    for _ in range(max(lookback, 0)):
+        cursor = cursor.previous()
+        keys.add(cursor.key)
+    return keys
+
+
+def _billed_history(
+    tenant: str, period: BillingPeriod, previous: StoredInvoice | None,
+    invoices: Sequence[StoredInvoice], deps: InvoicingDeps,
+) -> dict[str, Mapping[str, Any]]:
+    """What was billed per period, as the previous invoice carries it forward; a period of
+    the lookback it no longer carries (it was issued with a shorter lookback) but that has
+    its own invoice is rebuilt from the invoices that billed it (each one's ``ids`` for that
+    period), so raising the lookback never treats billed calls as late, nor skips a period."""
+    if previous is None:
+        return {}
+    history: dict[str, Mapping[str, Any]] = dict(previous.usage_billed)
+    invoiced = {invoice.period for invoice in invoices} | {previous.period}
+    missing = sorted((_window(period, deps.late_lookback_periods) & invoiced) - set(history))
+    if not missing:
+        return history
+    found: dict[str, dict[str, Any]] = {}
+    for key in sorted(invoiced):
+        if not missing[0] <= key < period.key:
+            continue
+        stored = deps.store.get(tenant, key)
+        for gap in missing:
+            billed = (stored.usage_billed if stored else {}).get(gap)
+            if billed:
+                entry = found.setdefault(gap, {"calls": 0, "ids": []})
+                entry["ids"] = sorted(set(entry["ids"]) | set(billed.get("ids", [])))
+                entry["calls"] = max(int(entry["calls"]), int(billed.get("calls", 0)))
+    return {**history, **found}
+
+
 def _late_calls(
-    tenant: str, period: BillingPeriod, previous: StoredInvoice | None, deps: InvoicingDeps
+    tenant: str, period: BillingPeriod, history: Mapping[str, Mapping[str, Any]],
+    deps: InvoicingDeps,
 ) -> tuple[list[UsageRow], dict[str, list[str]]]:
     """Calls of the last ``late_lookback_periods`` invoiced periods that no invoice billed
-    yet (they arrived after)."""
-    if previous is None or deps.late_lookback_periods <= 0:
-        return [], {}
+    yet (they arrived after); ``history``: the call ids billed per period."""
     late: list[UsageRow] = []
     ids: dict[str, list[str]] = {}
-    lookback = deps.late_lookback_periods
-    for key, billed in sorted(previous.usage_billed.items())[-lookback:]:
-        if key >= period.key:
+    window = _window(period, deps.late_lookback_periods)
+    for key, billed in sorted(history.items()):
+        if key not in window:
             continue
         known: set[str] = set()
         for object_key in billed.get("ids", []):
@@ -526,14 +565,12 @@ def _late_calls(
 
 
 def _billed_usage(
-    tenant: str, period: BillingPeriod, previous: StoredInvoice | None,
+    tenant: str, period: BillingPeriod, history: Mapping[str, Mapping[str, Any]],
     usage: Sequence[UsageRow], late_ids: dict[str, list[str]], deps: InvoicingDeps,
 ) -> dict[str, Any]:
-    """The usage billed so far per period (carried forward from the previous invoice), with
-    this invoice's call ids written once under a content-addressed key."""
-    billed: dict[str, Any] = {
-        key: dict(value) for key, value in (previous.usage_billed if previous else {}).items()
-    }
+    """The usage billed so far per period (``history``, carried forward from the previous
+    invoice), with this invoice's call ids written once under a content-addressed key."""
+    billed: dict[str, Any] = {key: dict(value) for key, value in history.items()}
     batches = {period.key: [row.call_id for row in usage], **late_ids}
     for key, call_ids in batches.items():
         if not call_ids and key != period.key:

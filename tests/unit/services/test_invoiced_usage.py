@@ -166,3 +166,30 @@ def test_a_call_older_than_a_configured_lookback_is_not_invoiced() -> None:
     (june,) = world.issued("2026-06")
     assert june.document["lines"] == []
     assert world.store.wallet.balance("globex") == Decimal("-4.00")
+
+
+def test_raising_the_lookback_finds_late_calls_of_periods_the_last_invoice_dropped() -> None:
+    # Given invoices January to May issued with a lookback of 3 (May's keeps only Feb-May)
+    world = World()
+    limited(world)
+    for month in range(1, 6):
+        rate(world, f"2026-{month:02d}", f"m{month}:0",
+             Row(f"m{month}", Decimal("1.00"), ms(f"2026-{month:02d}-10T10:00:00")))
+        world.now = ms(f"2026-{month + 1:02d}-02T00:00:00")
+        run_invoicing(dataclasses.replace(world.deps(), late_lookback_periods=3))
+    may = world.store.get("globex", "2026-05")
+    assert may is not None and sorted(may.usage_billed) == [
+        "2026-02", "2026-03", "2026-04", "2026-05"]
+    # When the lookback is raised to 12 and a January call (4.00) arrives before June's run
+    rate(world, "2026-01", "late:0", Row("jan-late", Decimal("4.00"),
+                                          ms("2026-01-31T10:00:00")))
+    world.run_on("2026-07-02T00:00:00")
+    world.run_on("2026-08-02T00:00:00")
+
+    # Then June bills the late call only (January's m1, billed by January's invoice, is not
+    # billed again) and July bills nothing of January
+    june, july = world.issued("2026-06", "2026-07")
+    assert [(line["kind"], line["amount"], line["period"])
+            for line in june.document["lines"]] == [("late_usage", "4.00", "2026-01")]
+    assert july.document["lines"] == []
+    assert world.store.wallet.balance("globex") == Decimal("0")
