@@ -1,8 +1,9 @@
 """Re-rating a period after a card fix: exact adjustments, idempotent runs, ledger = balance.
 
-The fake ledger enforces DynamoUsageStore.apply_rerate's conditions: the entry must not
-exist (a repeat with the same amounts finishes the call, other amounts are a conflict), the
-balance moves with the entry, the call's cost changes only from the old one.
+The fake ledger enforces DynamoUsageStore.apply_rerate's conditions: the entry
+``rerate#<call>#v<k>`` must not exist (a collision first finishes the entry found, then is
+``already`` for the same move or ``retry`` for another), the balance moves with the entry,
+and the call's cost changes only from the old one at the entry's version.
 """
 
 from __future__ import annotations
