@@ -25,7 +25,8 @@ $(BIN)/python:
 
 # Re-installs whenever pyproject.toml changes (dependencies, tool config, entry points), and
 # when the compiled fast path's source or build changes, so tests never run a stale extension.
-$(STAMP): pyproject.toml setup.py shared/services/_rate_native.pyx | $(BIN)/python
+$(STAMP): pyproject.toml setup.py shared/services/native_batches.py shared/services/native_batches.pxd \
+          | $(BIN)/python
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' || { \
 	  echo "error: $(VENV) is not Python 3.12; run 'make clean venv'" >&2; exit 1; }
 	$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]'
@@ -111,9 +112,9 @@ build-SharedLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/python"
 	cp -R shared "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python/shared" -type d -name __pycache__ -prune -exec rm -rf {} +
-	# the optional rating accelerator (setup.py) is built for this host and only `billing rate`
-	# uses it: its sources and build never go to Lambda, which runs the pure-Python code
-	find "$(ARTIFACTS_DIR)/python/shared" -type f \( -name '*.so' -o -name '*.c' -o -name '*.pyx' \) -delete
+	# the optional compiled build of the rating fast path (setup.py) is for this host and only
+	# `billing rate` uses it: its products never go to Lambda, which runs native_batches.py
+	find "$(ARTIFACTS_DIR)/python/shared" -type f \( -name '*.so' -o -name '*.c' \) -delete
 	$(LAYER_PY) -m pip install $(PIP_QUIET) --target "$(ARTIFACTS_DIR)/python" \
 	  --platform $(LAYER_PLATFORM) --implementation cp --python-version 3.12 --only-binary=:all: \
 	  $(RUNTIME_DEPS)

@@ -1,9 +1,11 @@
-"""The optional compiled accelerator of the rating fast path (docs/rating.md, performance).
+"""The optional compiled build of the rating fast path (docs/rating.md, performance).
 
 Everything else about the package is in pyproject.toml. ``pip install -e .`` compiles
-shared/services/_rate_native.pyx with Cython (pinned in [build-system] requires) in place;
-the extension is optional: where there is no working C compiler its build fails quietly and
-``billing rate`` runs the pure-Python fast path, the reference implementation.
+shared/services/native_batches.py, plain Python, with Cython (pinned in [build-system]
+requires) in pure-Python mode, the C types of its locals coming from native_batches.pxd; the
+extension module takes the same name and is found before the .py on import (the pure one
+is then loaded by path: rate_file.native_batch_raters). The extension is optional: where
+there is no working C compiler its build fails quietly and ``billing rate`` runs the .py.
 """
 
 from setuptools import Extension, setup
@@ -16,12 +18,13 @@ else:
     extensions = cythonize(
         [
             Extension(
-                "shared.services._rate_native",
-                ["shared/services/_rate_native.pyx"],
+                "shared.services.native_batches",
+                ["shared/services/native_batches.py"],
                 optional=True,
             )
         ],
-        compiler_directives={"language_level": 3},
+        # the .pxd types the locals; the .py's annotations are for mypy only
+        compiler_directives={"language_level": 3, "annotation_typing": False},
         quiet=True,
     )
     for extension in extensions:

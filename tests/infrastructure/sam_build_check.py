@@ -19,9 +19,10 @@ from shared.local.stack import load_template
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Lambda's limit for a function and its layers, unzipped
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-#: the optional rating accelerator's sources and build (setup.py): built for the build host's
-#: glibc, never run in Lambda (no `billing rate` there), so never shipped in the layer
-HOST_BUILD_PRODUCTS = ("*.so", "*.c", "*.pyx")
+#: what setup.py's optional compiled build of the rating fast path leaves beside
+#: native_batches.py: built for the build host's glibc, never run in Lambda (no `billing rate`
+#: there), so never shipped in the layer, which runs the .py itself
+HOST_BUILD_PRODUCTS = ("*.so", "*.c")
 #: distribution name -> the module it installs, where they differ
 MODULE_OF = {"aws-lambda-powertools": "aws_lambda_powertools", "pyyaml": "yaml",
              "pydantic-settings": "pydantic_settings"}

@@ -34,6 +34,10 @@ def good_build(root: Path) -> Path:
         (python / package / "__init__.py").write_text("", encoding="utf-8")
     (python / "six.py").write_text("", encoding="utf-8")
     (python / "pydantic_core" / "_pydantic_core.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+    # the rating fast path's source stays (Python runs it); its Cython types come along unused
+    (python / "shared" / "services").mkdir()
+    (python / "shared" / "services" / "native_batches.py").write_text("", encoding="utf-8")
+    (python / "shared" / "services" / "native_batches.pxd").write_text("", encoding="utf-8")
     (root / "RateCallFunction").mkdir()
     (root / "RateCallFunction" / "app.py").write_text("def handler(event, context): ...\n")
     return root
@@ -66,10 +70,12 @@ def wrong_platform(root: Path) -> None:
     )
 
 
-def host_built_accelerator(root: Path) -> None:
-    services = root / "SharedLayer" / "python" / "shared" / "services"
-    services.mkdir()
-    (services / "_rate_native.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+def host_built(name: str) -> Callable[[Path], None]:
+    """The layer also carries a product of setup.py's compiled build of the fast path."""
+    def spoil(root: Path) -> None:
+        services = root / "SharedLayer" / "python" / "shared" / "services"
+        (services / name).write_bytes(b"")
+    return spoil
 
 
 @pytest.mark.parametrize(("spoil", "expected"), [
@@ -80,7 +86,11 @@ def host_built_accelerator(root: Path) -> None:
     (wrong_platform, "SharedLayer: pydantic_core built for _pydantic_core.cpython-312-darwin.so"),
     (remove("RateCallFunction/app.py"), "RateCallFunction: "),
     (add_shared_to_function, "RateCallFunction: carries its own shared/"),
-    (host_built_accelerator, "SharedLayer: python/shared carries host build products"),
+    (
+        host_built("native_batches.cpython-312-x86_64-linux-gnu.so"),
+        "SharedLayer: python/shared carries host build products",
+    ),
+    (host_built("native_batches.c"), "SharedLayer: python/shared carries host build products"),
 ])
 def test_a_broken_build_is_caught(
     tmp_path: Path, spoil: Callable[[Path], None], expected: str

@@ -10,18 +10,20 @@ spreadsheet formulas, quoted and blank lines, bytes that are not UTF-8. Blocks a
 so records also straddle block boundaries.
 
 Every test here runs once per implementation of the fast path that this install has
-(``native_batch_raters``): the compiled one (``_rate_native.pyx``, when setup.py could build
-it) and the pure-Python reference. Where the extension was not built, the "compiled" case is
-not collected at all rather than skipped: the tests then run the pure path only, and
-``test_the_compiled_fast_path_is_there_when_built`` says which ran.
+(``native_batch_raters``): ``shared/services/native_batches.py`` compiled by Cython (when
+setup.py could build it) and the same file run as Python, the reference. Where the extension
+was not built, the "compiled" case is not collected at all rather than skipped: the tests
+then run the pure path only, and ``test_the_compiled_fast_path_is_there_when_built`` says
+which ran.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from datetime import UTC, datetime, timedelta
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,6 +260,7 @@ def _fast(
 
 
 RATERS = native_batch_raters()
+SERVICES = Path(__file__).resolve().parents[3] / "shared" / "services"
 
 
 @pytest.fixture(params=sorted(RATERS))
@@ -267,10 +270,10 @@ def rater(request: pytest.FixtureRequest) -> NativeBatchRater:
 
 
 def test_the_compiled_fast_path_is_there_when_built() -> None:
-    # Given this install / Then the pure reference is always there, and the compiled twin is
+    # Given this install / Then the pure reference is always there, and the compiled build is
     # there exactly when setup.py built its extension (the "compiled" cases above run then)
     assert "pure" in RATERS
-    built = importlib.util.find_spec("shared.services._rate_native") is not None
+    built = any((SERVICES / f"native_batches{suffix}").is_file() for suffix in EXTENSION_SUFFIXES)
     assert ("compiled" in RATERS) == built
 
 
