@@ -11,7 +11,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -53,7 +53,7 @@ from shared.ports import Notifier, OpenInvoices
 from shared.services.consistency_check import ConsistencyReport, run_consistency_check
 from shared.services.dispute_evidence import EvidenceDeps
 from shared.services.ingest import IngestDeps, IngestOptions
-from shared.services.invoice_payments import AppliedPayment
+from shared.services.invoice_payments import AppliedPayment, ReversedRefund, reverse_refund
 from shared.services.invoice_payments import apply_payment as apply_invoice_payment
 from shared.services.invoicing import InvoicingDeps, domain_builder
 from shared.services.payments_webhook import WebhookDeps
@@ -228,6 +228,9 @@ def stripe_webhook_deps() -> WebhookDeps:
         invoices=_invoice_payments(
             DynamoInvoiceStore(dynamodb, settings.invoices_table, settings.payments_table)
         ) if settings.invoices_table else None,
+        refund_invoices=_invoice_refunds(
+            DynamoInvoiceStore(dynamodb, settings.invoices_table, settings.payments_table)
+        ) if settings.invoices_table else None,
     )
 
 
@@ -242,6 +245,20 @@ def _invoice_payments(
         return apply_invoice_payment(tenant, intent, amount, currency, store, number)
 
     return apply
+
+
+def _invoice_refunds(
+    store: DynamoInvoiceStore,
+) -> Callable[[str, str, str, Decimal, str, date], ReversedRefund | None]:
+    """``WebhookDeps.refund_invoices``: a refund of an invoice payment taken off its
+    invoices once per refund id."""
+
+    def reverse(
+        tenant: str, intent: str, refund: str, amount: Decimal, currency: str, on: date
+    ) -> ReversedRefund | None:
+        return reverse_refund(tenant, intent, refund, amount, currency, on, store)
+
+    return reverse
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,10 @@ Items (one string key ``invoice_key``; docs/data-model.md):
   the sparse indexes ``by_tenant`` and ``by_number``;
 - ``allocation#<payment id>``: how one payment was split over a tenant's invoices.
 
+A refund of an invoice payment is taken off the invoices it paid by ``reverse_payment``:
+one conditional ``UpdateItem`` per invoice (``paid`` unchanged since read), recording the
+refund id in ``reversals`` so it is taken off once.
+
 The issue is ONE ``TransactWriteItems``: the counter moves from n-1 to n (condition: it is
 still n-1), the invoice is put (condition: absent), each consumed credit in PaymentsTable
 moves pending → applied (condition: still pending) and, for a postpaid tenant, the ledger
@@ -376,6 +380,38 @@ class DynamoInvoiceStore:
             raise PaymentRaced(f"invoice {invoice.number} moved while paying it") from None
         return True
 
+    def reverse_payment(
+        self, invoice: StoredInvoice, refund_id: str, payment_id: str, amount: Decimal,
+        status: str,
+    ) -> bool:
+        reversals = {**invoice.reversals, refund_id: (payment_id, amount)}
+        try:
+            with _errors(f"UpdateItem {self.table} (refund {invoice.number})"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_item({"invoice_key": invoice_key(invoice.tenant, invoice.period)}),
+                    UpdateExpression=(
+                        "SET #paid = :paid, #balance = :balance, #status = :status, "
+                        "#reversals = :reversals"
+                    ),
+                    # paid unchanged since read: no other payment or refund came between, so
+                    # the reversals read are the stored ones (this refund not among them)
+                    ConditionExpression="#paid = :before",
+                    ExpressionAttributeNames=_names("paid", "status", "reversals") | {
+                        "#balance": "balance_due"},
+                    ExpressionAttributeValues=_values(
+                        paid=invoice.paid - amount, balance=invoice.balance_due + amount,
+                        status=status, before=invoice.paid,
+                        reversals=_reversals_json(reversals),
+                    ),
+                )
+        except Conflict:
+            now = self.get(invoice.tenant, invoice.period)
+            if now is not None and refund_id in now.reversals:
+                return False
+            raise PaymentRaced(f"invoice {invoice.number} moved while refunding it") from None
+        return True
+
     def allocation(self, payment_id: str) -> Allocation | None:
         with _errors(f"GetItem {self.table} (allocation)"):
             found = self.client.get_item(
@@ -416,6 +452,10 @@ class DynamoInvoiceStore:
                 raise
             return stored
         return allocation
+
+
+def _reversals_json(reversals: Mapping[str, tuple[str, Decimal]]) -> str:
+    return json.dumps({r: [p, str(a)] for r, (p, a) in reversals.items()}, sort_keys=True)
 
 
 def _charge(values: Mapping[str, Any]) -> PendingCharge:
@@ -460,6 +500,7 @@ def _values_of(invoice: StoredInvoice) -> dict[str, Any]:
         "emailed": invoice.emailed,
         "autopay": json.dumps(dict(invoice.autopay), sort_keys=True, default=str),
         "payments": set(invoice.payments) or None,  # DynamoDB has no empty sets
+        "reversals": _reversals_json(invoice.reversals),
     }
 
 
@@ -487,6 +528,11 @@ def _invoice(values: Mapping[str, Any]) -> StoredInvoice:
         emailed=bool(values.get("emailed", False)),
         autopay=json.loads(str(values.get("autopay") or "{}")),
         payments=frozenset(str(item) for item in values.get("payments") or ()),
+        reversals={
+            str(refund): (str(payment), Decimal(str(amount)))
+            for refund, (payment, amount) in json.loads(
+                str(values.get("reversals") or "{}")).items()
+        },
     )
 
 

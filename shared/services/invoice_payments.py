@@ -13,6 +13,10 @@ that intent, or, attempt noted without an id (a crash between Stripe's answer an
 record), finds it by ``metadata.trigger`` before creating one. A succeeded intent is
 applied at once (a verified API read); the webhook's later delivery finds the payment
 already applied and changes nothing.
+
+A refund of an invoice payment (``reverse_refund``) is never a wallet debit: it takes the
+refunded amount back off the invoices that payment paid, newest invoice first (by period,
+the split in ``allocation#<payment id>``), each part once per refund id.
 """
 
 from __future__ import annotations
@@ -155,6 +159,88 @@ def _apply_part(
         except PaymentRaced:
             sleep(random.uniform(0, 0.05 * 2**attempt))
     raise PaymentRaced(f"invoice of {tenant} for {period} kept moving; the payment retries")
+
+
+# ------------------------------------------------------------------------------ refunds
+
+
+@dataclass(frozen=True, slots=True)
+class ReversedRefund:
+    refund_id: str
+    payment_id: str
+    #: (invoice number, amount taken off it now or before)
+    parts: tuple[tuple[str, Decimal], ...]
+    #: what the payment no longer had on any invoice (its unallocated rest, or parts that
+    #: were never applied): nothing to take back
+    unreversed: Decimal
+    #: False when every part had been taken off before (a repeated delivery)
+    changed: bool
+
+
+def reverse_refund(
+    tenant: str, payment_id: str, refund_id: str, amount: Decimal, currency: str,
+    on: date, store: InvoiceStore, sleep: Callable[[float], None] = time.sleep,
+) -> ReversedRefund | None:
+    """Take a succeeded refund of the invoice payment ``payment_id`` back off the invoices
+    it paid, exactly once per ``refund_id``. None when the payment was never applied to
+    invoices (no ``allocation#<payment id>``: a top-up, or not applied yet).
+
+    Newest invoice first (latest period of the allocation): the older invoice stays the
+    settled one, as a payment settles the oldest first. Each invoice gives back at most what
+    this payment put on it less what earlier refunds of it took, and never below 0 paid.
+    ``on`` (the refund's day) decides Overdue (``Invoice.reverse_payment``)."""
+    allocation = store.allocation(payment_id)
+    if allocation is None:
+        return None
+    if allocation.tenant != tenant or allocation.currency != currency:
+        raise ValidationError(
+            f"refund {refund_id} of {payment_id} is {currency} for {tenant}; the payment was "
+            f"{allocation.currency} for {allocation.tenant}"
+        )
+    left = amount
+    parts: list[tuple[str, Decimal]] = []
+    changed = False
+    for period, part in sorted(allocation.parts, key=lambda p: p[0], reverse=True):
+        if left <= 0:
+            break
+        number, took, moved = _reverse_part(
+            store, tenant, period, payment_id, refund_id, part, left, on, sleep)
+        if took > 0:
+            parts.append((number, took))
+            left -= took
+            changed = changed or moved
+    if left > 0:
+        logger.warning("refund beyond what the payment has on invoices: nothing to take back",
+                       extra={"tenant": tenant, "payment": payment_id, "refund": refund_id,
+                              "amount": str(left)})
+    return ReversedRefund(refund_id, payment_id, tuple(parts), max(left, Decimal(0)), changed)
+
+
+def _reverse_part(
+    store: InvoiceStore, tenant: str, period: str, payment_id: str, refund_id: str,
+    part: Decimal, left: Decimal, on: date, sleep: Callable[[float], None],
+) -> tuple[str, Decimal, bool]:
+    """(invoice number, amount taken off, whether this call wrote it)."""
+    for attempt in range(_RACE_RETRIES):
+        invoice = store.get(tenant, period)
+        if invoice is None:
+            raise ValidationError(f"no invoice of {tenant} for {period}")
+        done = invoice.reversals.get(refund_id)
+        if done is not None:
+            return invoice.number, done[1], False
+        if payment_id not in invoice.payments:
+            return invoice.number, Decimal(0), False  # the part was never applied
+        earlier = sum((a for p, a in invoice.reversals.values() if p == payment_id), Decimal(0))
+        take = min(left, part - earlier, invoice.paid)
+        if take <= 0:
+            return invoice.number, Decimal(0), False
+        status = str(as_domain(invoice).reverse_payment(refund_id, take, on).status)
+        try:
+            return invoice.number, take, store.reverse_payment(
+                invoice, refund_id, payment_id, take, status)
+        except PaymentRaced:
+            sleep(random.uniform(0, 0.05 * 2**attempt))
+    raise PaymentRaced(f"invoice of {tenant} for {period} kept moving; the refund retries")
 
 
 # ------------------------------------------------------------------------------ auto-pay

@@ -2,9 +2,11 @@
 
 An issued invoice is immutable (SPEC 7): its number, lines, totals, dates and the usage it
 billed never change after the issue transaction. Only its *settlement* moves afterwards:
-status (Sent → Partially Paid / Paid / Overdue), paid and balance due, the payments applied
-(each payment id once), and the delivery steps done after the issue (PDF written, email
-sent, auto-pay attempted), each recorded so a retry repeats none of them.
+status (Sent → Partially Paid / Paid / Overdue, and back to open when a payment is
+refunded), paid and balance due, the payments applied (each payment id once), the refunds
+of them taken off again (each refund id once), and the delivery steps done after the issue
+(PDF written, email sent, auto-pay attempted), each recorded so a retry repeats none of
+them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class StoredInvoice:
     autopay: Mapping[str, Any] = field(default_factory=dict)
     #: payment ids already applied to this invoice (each applies once)
     payments: frozenset[str] = frozenset()
+    #: refunds of those payments taken off it: refund id -> (payment id, amount), each once
+    reversals: Mapping[str, tuple[str, Decimal]] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -187,4 +191,14 @@ class InvoiceStore(Protocol):
         """Add ``amount`` to paid (taken from the balance due) and set ``status``, on the
         invoice as read (``invoice.paid`` unchanged since). False when ``payment_id`` was
         applied to it before; ``PaymentRaced`` when another payment moved it meanwhile."""
+        ...
+
+    def reverse_payment(
+        self, invoice: StoredInvoice, refund_id: str, payment_id: str, amount: Decimal,
+        status: str,
+    ) -> bool:
+        """Take ``amount`` off paid (back onto the balance due), record ``refund_id`` (of
+        ``payment_id``) in ``reversals`` and set ``status``, on the invoice as read
+        (``invoice.paid`` unchanged since). False when ``refund_id`` was taken off it
+        before; ``PaymentRaced`` when another payment or refund moved it meanwhile."""
         ...

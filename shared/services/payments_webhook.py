@@ -13,8 +13,11 @@ Steps for one request (SPEC section 6):
 5. the event id is recorded as processed.
 
 Money moves only on a verified event: ``payment_intent.succeeded`` credits
-``topup#<payment intent>`` with ``amount_received``; a succeeded refund debits
-``refund#<refund>``. Events for a tenant we do not know, or in another currency than the
+``topup#<payment intent>`` with ``amount_received``; a succeeded refund of a top-up debits
+``refund#<refund>``. An invoice payment (metadata ``purpose`` invoice_payment) is never
+wallet money: its success settles invoices, and a succeeded refund of it takes the amount
+back off those invoices (``shared.services.invoice_payments.reverse_refund``), once per
+refund id, with no ledger entry. Events for a tenant we do not know, or in another currency than the
 tenant's wallet, are recorded as ``unmatched`` and change no balance.
 
 Stripe's processing fee of a charge and a dispute's fee are the operator's costs (margin),
@@ -31,10 +34,12 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shared.domain.errors import ValidationError
+from shared.domain.errors import BillingError, ValidationError
 from shared.domain.payments import (
     DISPUTE_RANKS,
     FINAL_RANK,
@@ -51,7 +56,11 @@ from shared.domain.payments import (
 )
 from shared.ports import PaymentRecords, TenantDirectory, WalletCredits, WebhookVerifier
 from shared.services.dispute_evidence import EvidenceDeps, write_evidence_once
-from shared.services.invoice_payments import AppliedPayment, is_invoice_payment
+from shared.services.invoice_payments import (
+    AppliedPayment,
+    ReversedRefund,
+    is_invoice_payment,
+)
 
 #: Stripe events are a few KB; anything this large is not one of them
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -73,6 +82,18 @@ class WebhookDeps:
     #: tenant's invoices (``shared.services.invoice_payments.apply_payment``): tenant,
     #: intent id, amount, currency, the invoice it names; None: every payment is a top-up
     invoices: Callable[[str, str, Decimal, str, str | None], AppliedPayment] | None = None
+    #: takes a succeeded refund of an invoice payment back off the invoices it paid
+    #: (``shared.services.invoice_payments.reverse_refund``): tenant, payment intent id,
+    #: refund id, amount, currency, the refund's day; None when the payment was never
+    #: applied to invoices. None here: every refund is a wallet debit
+    refund_invoices: Callable[
+        [str, str, str, Decimal, str, date], ReversedRefund | None] | None = None
+
+
+class RefundBeforePayment(BillingError):
+    """A refund of an invoice payment whose payment is not applied to invoices yet (its
+    events came out of order): nothing is written and the delivery fails (500), so Stripe
+    delivers it again after the payment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +274,10 @@ def _refunds(event: StripeEvent) -> list[dict[str, Any]]:
 
 
 def _refund(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
-    """A refund back to the card takes the money out of the wallet once per refund id, when
-    Stripe reports it succeeded (a pending refund waits for ``charge.refund.updated``)."""
+    """A succeeded refund (a pending one waits for ``charge.refund.updated``) once per
+    refund id: of a top-up, the money leaves the wallet (``refund#<refund>``); of an invoice
+    payment, it is taken back off the invoices the payment paid, and the ledger is not
+    touched (that money was never a wallet credit)."""
     charge = event.obj
     tenant = _tenant_of(deps, charge)
     currency_of_wallet = _wallet_currency(deps, tenant)
@@ -264,21 +287,75 @@ def _refund(event: StripeEvent, deps: WebhookDeps) -> WebhookResult:
         amount, currency = stripe_amount(refund, "amount")
         status = str(refund.get("status") or "")
         matched = tenant is not None and currency == currency_of_wallet
+        values: dict[str, Any] = {
+            "status": status if matched else "unmatched", "amount": amount,
+            "currency": currency, "charge": _ref(refund.get("charge")), "event": event.id,
+        }
+        reversed_: ReversedRefund | None = None
+        if matched and status == "succeeded":
+            assert tenant is not None
+            # the effect before the record, as a payment's: a crash in between is repaired
+            # by the redelivery (each effect is once per refund id)
+            reversed_ = _reverse_invoices(event, deps, tenant, refund, amount, currency)
+            if reversed_ is not None:
+                values["payment_intent"] = reversed_.payment_id
+                values["invoices"] = ",".join(number for number, _ in reversed_.parts) or None
+            else:
+                entries += deps.wallet.credit(
+                    tenant, refund_entry_id(refund["id"]), -amount, currency)
         deps.records.advance(
             f"refund#{refund['id']}",
             FINAL_RANK if status in {"succeeded", "failed", "canceled"} else 1,
             event.created,
             tenant,
-            {"status": status if matched else "unmatched", "amount": amount,
-             "currency": currency, "charge": _ref(refund.get("charge")), "event": event.id},
+            values,
         )
         if not matched:
             outcome = "unmatched"
-            continue
-        assert tenant is not None
-        if status == "succeeded":
-            entries += deps.wallet.credit(tenant, refund_entry_id(refund["id"]), -amount, currency)
     return WebhookResult(event.id, event.type, outcome, tenant, entries)
+
+
+def _reverse_invoices(
+    event: StripeEvent, deps: WebhookDeps, tenant: str, refund: dict[str, Any],
+    amount: Decimal, currency: str,
+) -> ReversedRefund | None:
+    """The refund taken off invoices when it refunds an invoice payment; None for a top-up.
+    Raises ``RefundBeforePayment`` for an invoice payment not applied yet."""
+    if deps.refund_invoices is None:
+        return None
+    charge = event.obj if event.obj.get("object") == "charge" else {}
+    intent = _ref(refund.get("payment_intent")) or _ref(charge.get("payment_intent"))
+    charge_id = _ref(refund.get("charge")) or _ref(charge.get("id"))
+    if intent is None and charge_id:
+        link = deps.records.get(f"charge#{charge_id}")
+        intent = _ref((link or {}).get("payment_intent"))
+    if intent is None:
+        return None
+    settings = deps.tenants.get(tenant)
+    day = _day(event.created, settings.timezone if settings else None)
+    found = deps.refund_invoices(tenant, intent, str(refund["id"]), amount, currency, day)
+    if found is not None:
+        return found
+    paid = deps.records.get(f"payment_intent#{intent}") or {}
+    metadata = charge.get("metadata")
+    if paid.get("invoices") or is_invoice_payment(metadata if isinstance(metadata, dict)
+                                                  else None):
+        raise RefundBeforePayment(
+            f"refund {refund['id']} of invoice payment {intent} arrived before the payment "
+            "was applied to invoices"
+        )
+    return None
+
+
+def _day(epoch_seconds: int, zone: str | None) -> date:
+    """The calendar day of an event in the tenant's zone (UTC without one)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    if zone:
+        try:
+            return moment.astimezone(ZoneInfo(zone)).date()
+        except (KeyError, ValueError):
+            pass
+    return moment.date()
 
 
 def _dispute(is_open: bool) -> Callable[[StripeEvent, WebhookDeps], WebhookResult]:

@@ -146,6 +146,22 @@ class MemoryInvoiceStore:
             )
             return True
 
+    def reverse_payment(
+        self, invoice: StoredInvoice, refund_id: str, payment_id: str, amount: Decimal,
+        status: str,
+    ) -> bool:
+        with self._lock:
+            now = self.invoices[(invoice.tenant, invoice.period)]
+            if refund_id in now.reversals:
+                return False
+            if now.paid != invoice.paid:
+                raise PaymentRaced(invoice.number)
+            self.invoices[(invoice.tenant, invoice.period)] = dataclasses.replace(
+                now, paid=now.paid - amount, balance_due=now.balance_due + amount,
+                status=status, reversals={**now.reversals, refund_id: (payment_id, amount)},
+            )
+            return True
+
     def statuses(self) -> dict[str, str]:
         return {i.number: i.status for i in self.invoices.values()}
 

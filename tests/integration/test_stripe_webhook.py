@@ -21,10 +21,13 @@ from typing import Any
 import pytest
 
 from shared.adapters.dynamodb import DynamoTenantDirectory, DynamoUsageStore, UsageTables
+from shared.adapters.invoice_store import DynamoInvoiceStore
 from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.domain.tenants import TenantSettings
 from shared.local.dispatcher import LocalLambdaContext, function_environment, load_handler
+from shared.local.fake_stripe import FAKE_API_KEY, FakeStripe
 from shared.local.stack import LocalStack
+from shared.services.invoice_credits import payment_history
 from tests.fakes.payments import (
     TEST_SECRET,
     event,
@@ -32,6 +35,7 @@ from tests.fakes.payments import (
     refunded_charge,
     sign,
 )
+from tests.integration.invoice_cycle_steps import postpaid_tenant_with_october_calls, scheduled
 
 pytestmark = pytest.mark.integration
 
@@ -188,6 +192,65 @@ def test_a_refund_to_the_card_delivered_twice_reduces_the_balance_once(webhook: 
     assert webhook.store.ledger_sum(tenant) == Decimal("17.66")
     refunds = [e for e in webhook.store.ledger_entries(tenant) if e.kind == "refund"]
     assert [(e.entry_id, e.amount) for e in refunds] == [("refund#re_w3", Decimal("-12.34"))]
+
+
+def test_a_refund_of_an_invoice_payment_reopens_the_invoice_once_and_leaves_the_ledger(
+    webhook: Webhook, local_stack: LocalStack, fake_stripe: FakeStripe
+) -> None:
+    # Given a postpaid USD tenant whose October invoice (12.50 of calls + 20 % VAT = 15.00,
+    # issued 2 November, due 16 November) was issued by the real invoice_cycle handler
+    tenant = "wh-inv-refund"
+    cycle_env = {
+        **local_stack.function_environment("InvoiceCycleFunction"),
+        **local_stack.aws_environment(),
+        "STRIPE_API_KEY": FAKE_API_KEY, "STRIPE_API_BASE": fake_stripe.api_base,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    postpaid_tenant_with_october_calls(webhook.dynamodb, cycle_env, tenant)
+    with function_environment(cycle_env):
+        from shared.wiring import _invoice_cycle_base, invoice_cycle_settings
+
+        _invoice_cycle_base.cache_clear()
+        invoice_cycle_settings.cache_clear()
+        load_handler(local_stack, "InvoiceCycleFunction")(
+            scheduled("invoice-run", local_stack), LocalLambdaContext(function_name="cycle"))
+        _invoice_cycle_base.cache_clear()
+        invoice_cycle_settings.cache_clear()
+    invoices = DynamoInvoiceStore(webhook.dynamodb, webhook.env["INVOICES_TABLE"],
+                                  webhook.env["PAYMENTS_TABLE"])
+    issued = invoices.get(tenant, "2026-10")
+    assert issued is not None and issued.total == Decimal("15.00")
+    # and paid in full by its auto-pay intent (1500 cents, metadata purpose invoice_payment)
+    intent = payment_intent("pi_ir", tenant, 1500, currency="usd", charge="ch_ir")
+    intent["metadata"] = {"tenant": tenant, "purpose": "invoice_payment",
+                          "invoice": issued.number}
+    assert webhook.post(event("payment_intent.succeeded", intent, "evt_ir0"))["statusCode"] == 200
+    paid = invoices.get(tenant, "2026-10")
+    assert paid is not None and (paid.status, paid.balance_due) == ("Paid", Decimal("0.00"))
+    balance, ledger = webhook.store.balance(tenant), webhook.store.ledger_entries(tenant)
+
+    # When 400 cents (4.00 USD) of that payment is refunded to the card on 5 November
+    # (before the due date) and charge.refunded is delivered twice
+    refund = event("charge.refunded",
+                   refunded_charge("ch_ir", "pi_ir", [("re_ir", 400)], currency="usd"),
+                   "evt_ir1", 1_793_880_000)  # 2026-11-05T12:00:00Z
+    statuses = [webhook.post(refund)["statusCode"], webhook.post(refund)["statusCode"]]
+
+    # Then paid 15.00 - 4.00 = 11.00 and due 0.00 + 4.00 = 4.00 (Partially Paid), once
+    assert statuses == [200, 200]
+    after = invoices.get(tenant, "2026-10")
+    assert after is not None
+    assert (after.status, after.paid, after.balance_due) == (
+        "Partially Paid", Decimal("11.00"), Decimal("4.00"))
+    assert after.reversals == {"re_ir": ("pi_ir", Decimal("4.00"))}
+    # and the ledger is untouched: no refund entry, same balance, ledger sum == balance
+    assert webhook.store.ledger_entries(tenant) == ledger
+    assert webhook.store.balance(tenant) == balance == webhook.store.ledger_sum(tenant)
+    # and the payment history shows the payment and the refund
+    history = payment_history(tenant, webhook.records)
+    assert [(e.status, e.reference, e.amount) for e in history if e.reference == "re_ir"] == [
+        ("Refunded", "re_ir", Decimal("4.00"))]
+    assert webhook.records.get("refund#re_ir")["invoices"] == issued.number  # type: ignore[index]
 
 
 def test_a_dispute_flags_the_account_until_closed_even_out_of_order(webhook: Webhook) -> None:

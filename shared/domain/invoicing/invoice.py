@@ -55,10 +55,13 @@ OPEN_STATUSES = frozenset({_S.SENT, _S.PARTIALLY_PAID, _S.OVERDUE})
 class SettlementKind(StrEnum):
     PAYMENT = "payment"
     CREDIT_NOTE = "credit_note"
+    #: a payment given back (a Stripe refund of the payment): negative, ``reverse_payment``
+    REFUND = "refund"
 
 
 class Settlement(BaseModel):
-    """Money settled against an issued invoice: a payment or a credit note (positive)."""
+    """Money settled against an issued invoice: a payment or a credit note (positive), or a
+    refund of a payment (negative)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -232,6 +235,58 @@ class Invoice(BaseModel):
                 return self
         amount = min(-note.total, self.balance_due)
         return self._settle(SettlementKind.CREDIT_NOTE, note.number, amount, note.issue_date)
+
+    def reverse_payment(self, reference: str, amount: Decimal, on: date) -> Invoice:
+        """Give back ``amount`` of the money paid on this invoice (a refund of a payment,
+        ``reference`` the refund's id): ``paid`` goes down and ``balance_due`` up by it.
+
+        The invoice is open again (a Paid invoice too: Paid is final for payments and
+        credit notes, a refund is the one way back): Overdue when ``on`` is after the due
+        date, else Partially Paid while something is still paid, else Sent. At most what
+        payments settled (credit notes are not refunded here). The same reference and
+        amount again returns the invoice unchanged (a repeated webhook gives back nothing
+        twice); the same reference with another amount is refused."""
+        for done in self.settlements:
+            if done.reference == reference and done.kind is SettlementKind.REFUND:
+                if done.amount != -amount:
+                    raise ValidationError(
+                        f"refund {reference} was already taken off {self.number} for "
+                        f"{-done.amount}, not {amount}"
+                    )
+                return self
+        if self.status not in (*OPEN_STATUSES, InvoiceStatus.PAID):
+            raise InvoiceStateError(
+                f"invoice {self.number or '(draft)'} is {self.status}: no payment to refund"
+            )
+        if not reference:
+            raise ValidationError("a refund needs a reference")
+        if amount <= 0 or round_invoice_amount(amount, self.currency) != amount:
+            raise ValidationError(
+                f"refund {reference}: {amount} is not a positive amount in {self.currency} "
+                "minor units"
+            )
+        paid_by_payments = sum(
+            (s.amount for s in self.settlements if s.kind is not SettlementKind.CREDIT_NOTE),
+            Decimal(0),
+        )
+        if amount > paid_by_payments:
+            raise ValidationError(
+                f"refund {reference} of {amount} exceeds the {paid_by_payments} paid on "
+                f"{self.number}"
+            )
+        settled = Settlement(kind=SettlementKind.REFUND, reference=reference, amount=-amount,
+                             on=on)
+        settlements = (*self.settlements, settled)
+        paid = _sum([s.amount for s in settlements], self.currency)
+        if self.due_date is not None and on > self.due_date:
+            status = InvoiceStatus.OVERDUE
+        elif paid > 0:
+            status = InvoiceStatus.PARTIALLY_PAID
+        else:
+            status = InvoiceStatus.SENT
+        # not through _to: Paid is final for settling, and a refund reopens it on purpose
+        return self.model_validate({**self.model_dump(), "settlements": settlements,
+                                    "status": status})
 
     def _settle(
         self, kind: SettlementKind, reference: str, amount: Decimal, on: date

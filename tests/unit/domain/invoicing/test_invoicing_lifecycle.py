@@ -173,6 +173,51 @@ def test_overdue_after_the_due_date_and_a_partial_payment_keeps_it_overdue() -> 
         paid.mark_overdue(date(2026, 3, 30))
 
 
+def test_a_refund_of_a_payment_reopens_the_invoice_by_the_refunded_amount() -> None:
+    # Given 100.00 due 16 Feb, paid 30.00 then 70.00: Paid
+    paid = issued("100.00").record_payment("pi_1", D("30.00"), date(2026, 2, 3)) \
+        .record_payment("pi_2", D("70.00"), date(2026, 2, 4))
+
+    # When 25.00 of pi_2 is refunded on 10 Feb (before the due date)
+    part = paid.reverse_payment("re_1", D("25.00"), date(2026, 2, 10))
+
+    # Then paid 100.00 - 25.00 = 75.00, due 0.00 + 25.00 = 25.00: Partially Paid again
+    assert (part.status, part.paid, part.balance_due) == (S.PARTIALLY_PAID, D("75.00"),
+                                                           D("25.00"))
+    # and the other 75.00 refunded: nothing paid, Sent again
+    none = part.reverse_payment("re_2", D("75.00"), date(2026, 2, 11))
+    assert (none.status, none.paid, none.balance_due) == (S.SENT, D("0.00"), D("100.00"))
+    # the reopened invoice takes payments again: 100.00 paid, Paid
+    again = none.record_payment("pi_3", D("100.00"), date(2026, 2, 12))
+    assert (again.status, again.balance_due) == (S.PAID, D("0.00"))
+
+
+def test_a_refund_after_the_due_date_leaves_the_invoice_overdue() -> None:
+    paid = issued("100.00").record_payment("pi_1", D("100.00"), date(2026, 2, 3))
+
+    # refunded 0.01 on 17 Feb, a day after the due date (16 Feb): 0.01 due and overdue
+    late = paid.reverse_payment("re_1", D("0.01"), date(2026, 2, 17))
+    assert (late.status, late.paid, late.balance_due) == (S.OVERDUE, D("99.99"), D("0.01"))
+    # on the due date itself (day 0) it is not overdue yet
+    assert paid.reverse_payment("re_1", D("0.01"), date(2026, 2, 16)).status is S.PARTIALLY_PAID
+
+
+def test_a_refund_is_taken_off_once_and_never_beyond_the_payments() -> None:
+    once = issued("100.00").record_payment("pi_1", D("40.00"), date(2026, 2, 3)) \
+        .reverse_payment("re_1", D("10.00"), date(2026, 2, 4))
+    # the same refund again: unchanged (40.00 - 10.00 = 30.00 paid)
+    assert once.reverse_payment("re_1", D("10.00"), date(2026, 2, 5)) == once
+    assert once.paid == D("30.00")
+    with pytest.raises(ValidationError, match="already taken off"):
+        once.reverse_payment("re_1", D("11.00"), date(2026, 2, 5))
+    with pytest.raises(ValidationError, match=r"exceeds the 30\.00 paid"):
+        once.reverse_payment("re_2", D("30.01"), date(2026, 2, 5))
+    with pytest.raises(ValidationError, match="minor units"):
+        once.reverse_payment("re_2", D("0.005"), date(2026, 2, 5))
+    with pytest.raises(InvoiceStateError, match="Draft"):
+        draft().reverse_payment("re_3", D("1.00"), date(2026, 2, 5))
+
+
 def test_partially_paid_becomes_overdue() -> None:
     inv = issued().record_payment("pi_1", D("1.00"), date(2026, 2, 3))
     assert inv.mark_overdue(date(2026, 3, 1)).status is S.OVERDUE
