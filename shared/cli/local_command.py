@@ -22,10 +22,13 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from shared.local.stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError
+from shared.local.stack_errors import LocalStackError
+
+if TYPE_CHECKING:  # the stack pulls in boto3: only `local up` needs it, not `billing rate`
+    from shared.local.stack import LocalStack
 
 DEFAULT_STATE_DIR = Path(".local-stack")
 #: a fake Stripe server (localstripe) for the card and top-up commands, e.g. http://127.0.0.1:8420
@@ -41,7 +44,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     up = actions.add_parser("up", help="start the local stack and keep it running")
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template")
+    up.add_argument(
+        "--template", type=Path, default=None, help="SAM template (default: template.yaml)"
+    )
     _add_state_dir(up)
     up.add_argument(
         "--webhook-port", type=int, default=0,
@@ -95,7 +100,9 @@ def run_up(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(args.template, port=args.port)
+    from shared.local.stack import DEFAULT_TEMPLATE, LocalStack
+
+    stack = LocalStack(args.template or DEFAULT_TEMPLATE, port=args.port)
     webhook: Any = None
     fake_stripe: Any = None
     try:

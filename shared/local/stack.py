@@ -51,7 +51,7 @@ import boto3
 import yaml
 from botocore.config import Config
 
-from shared.domain.errors import BillingError
+from shared.local.stack_errors import LocalStackError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -72,10 +72,6 @@ EMULATED_TYPES = (
     "AWS::Events::EventBus",
     "AWS::Events::Rule",
 )
-
-
-class LocalStackError(BillingError):
-    """The local stack cannot be built or run; the message says which resource or file."""
 
 
 # ------------------------------------------------------------------------------ template
