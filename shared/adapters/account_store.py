@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.adapters.dynamodb import Conflict, _errors, _item, _plain, _values
+from shared.adapters.dynamodb import (
+    Conflict,
+    DynamoTenantDirectory,
+    _errors,
+    _item,
+    _plain,
+    _values,
+)
 from shared.adapters.payments_store import DynamoPaymentRecords
 from shared.domain.suspension import payment_in_flight
 from shared.domain.tenants import AccountStatus, TenantSettings
@@ -89,13 +96,9 @@ class DynamoTenantAccounts:
     ) -> dict[str, Any] | None:
         """The conditional update of the settings document (it must still be the one read
         here), or None when the stored status is not ``expected``."""
-        with _errors(f"GetItem {self.table}"):
-            found = self.client.get_item(
-                TableName=self.table, Key=_item({"tenant_id": tenant}), ConsistentRead=True
-            ).get("Item")
-        if not found:
+        stored = DynamoTenantDirectory(self.client, self.table).settings_document(tenant)
+        if stored is None:
             return None
-        stored = str(_plain(found)["settings"])
         settings = TenantSettings.model_validate_json(stored)
         if settings.status is not expected:
             return None

@@ -1132,13 +1132,16 @@ class DynamoTenantDirectory:
         self.table = table
 
     def get(self, tenant: str) -> TenantSettings | None:
+        stored = self.settings_document(tenant)
+        return None if stored is None else TenantSettings.model_validate_json(stored)
+
+    def settings_document(self, tenant: str) -> str | None:
+        """The stored settings JSON as written (a compare-and-set conditions on it)."""
         with _errors(f"GetItem {self.table}"):
             found = self.client.get_item(
                 TableName=self.table, Key=_item({"tenant_id": tenant}), ConsistentRead=True
             ).get("Item")
-        if not found:
-            return None
-        return TenantSettings.model_validate_json(str(_plain(found)["settings"]))
+        return str(_plain(found)["settings"]) if found else None
 
     def put(self, settings: TenantSettings) -> None:
         with _errors(f"PutItem {self.table}"):
