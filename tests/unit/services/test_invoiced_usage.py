@@ -35,6 +35,15 @@ def rate(world: World, period: str, entry: str, *rows: Row) -> None:
     world.store.wallet.credit("globex", f"usage#{entry}", -total, "USD")
 
 
+def invoice_january_to_may(world: World, lookback: int) -> None:
+    """One 1.00 call a month, January to May, each month invoiced on the 2nd of the next."""
+    for month in range(1, 6):
+        rate(world, f"2026-{month:02d}", f"m{month}:0",
+             Row(f"m{month}", Decimal("1.00"), ms(f"2026-{month:02d}-10T10:00:00")))
+        world.now = ms(f"2026-{month + 1:02d}-02T00:00:00")
+        run_invoicing(dataclasses.replace(world.deps(), late_lookback_periods=lookback))
+
+
 def outbound_allowed(world: World, settings: TenantSettings) -> bool:
     return call_status(settings, world.store.wallet.balance("globex"), Decimal(0)).outbound_allowed
 
@@ -151,11 +160,7 @@ def test_a_call_older_than_a_configured_lookback_is_not_invoiced() -> None:
     # Given the same invoices with the lookback set to 3 months
     world = World()
     limited(world)
-    for month in range(1, 6):
-        rate(world, f"2026-{month:02d}", f"m{month}:0",
-             Row(f"m{month}", Decimal("1.00"), ms(f"2026-{month:02d}-10T10:00:00")))
-        world.now = ms(f"2026-{month + 1:02d}-02T00:00:00")
-        run_invoicing(dataclasses.replace(world.deps(), late_lookback_periods=3))
+    invoice_january_to_may(world, lookback=3)
     rate(world, "2026-01", "late:0", Row("jan-late", Decimal("4.00"),
                                           ms("2026-01-31T10:00:00")))
     world.now = ms("2026-07-02T00:00:00")
@@ -172,11 +177,7 @@ def test_raising_the_lookback_finds_late_calls_of_periods_the_last_invoice_dropp
     # Given invoices January to May issued with a lookback of 3 (May's keeps only Feb-May)
     world = World()
     limited(world)
-    for month in range(1, 6):
-        rate(world, f"2026-{month:02d}", f"m{month}:0",
-             Row(f"m{month}", Decimal("1.00"), ms(f"2026-{month:02d}-10T10:00:00")))
-        world.now = ms(f"2026-{month + 1:02d}-02T00:00:00")
-        run_invoicing(dataclasses.replace(world.deps(), late_lookback_periods=3))
+    invoice_january_to_may(world, lookback=3)
     may = world.store.get("globex", "2026-05")
     assert may is not None and sorted(may.usage_billed) == [
         "2026-02", "2026-03", "2026-04", "2026-05"]
